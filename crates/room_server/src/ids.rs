@@ -1,0 +1,48 @@
+//! Identifiers in LiveKit's shape (`RM_`, `PA_`, `TR_` + 12 base62 characters), so that SDKs
+//! which inspect prefixes (for example to tell a track sid from a stream id) behave as with
+//! LiveKit server.
+
+use rand::Rng;
+
+const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn random_id(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let mut s = String::with_capacity(prefix.len() + 12);
+    s.push_str(prefix);
+    for _ in 0..12 {
+        s.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    s
+}
+
+pub fn room_sid() -> String {
+    random_id("RM_")
+}
+
+pub fn participant_sid() -> String {
+    random_id("PA_")
+}
+
+pub fn track_sid() -> String {
+    random_id("TR_")
+}
+
+/// A random alphanumeric secret of `len` characters (API secrets, per-run keys).
+pub fn secret(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_have_livekit_shape() {
+        let p = super::participant_sid();
+        assert!(p.starts_with("PA_") && p.len() == 15);
+        assert_ne!(super::track_sid(), super::track_sid());
+        assert!(super::secret(32).chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}
