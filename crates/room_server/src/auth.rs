@@ -23,6 +23,28 @@ pub enum AuthError {
     NoIdentity,
 }
 
+/// Clock skew tolerated on `exp` and `nbf`, as jsonwebtoken's default validation.
+const LEEWAY_SECS: u64 = 60;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// "failed to encode jwt: InvalidSignature" rather than only the outer message.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// API keys and their secrets.
 #[derive(Clone, Default)]
 pub struct KeyRing {
@@ -69,11 +91,11 @@ impl KeyRing {
         let claims = TokenVerifier::with_api_key(&unverified.iss, secret)
             .verify(token)
             .map_err(|e| {
-                let text = e.to_string();
-                if text.contains("xpired") {
+                let expired = (unverified.exp as u64) < now_secs().saturating_sub(LEEWAY_SECS);
+                if expired {
                     AuthError::Expired
                 } else {
-                    AuthError::Invalid(text)
+                    AuthError::Invalid(error_chain(&e))
                 }
             })?;
         if !claims.video.room_join {

@@ -82,6 +82,40 @@ pub struct ServerStats {
     pub packets_out: u64,
     pub bytes_out: u64,
     pub frames_forwarded: u64,
+    /// Time from a frame's first packet arriving to its hand-off to the subscriber leg
+    /// (reassembly + routing), over the last frames forwarded, in microseconds.
+    pub forward_latency_p50_us: u64,
+    pub forward_latency_p95_us: u64,
+}
+
+/// The latest forwarding delays, for [`ServerStats`].
+#[derive(Default)]
+struct LatencyWindow {
+    samples: Vec<u32>,
+    next: usize,
+}
+
+impl LatencyWindow {
+    const SIZE: usize = 4096;
+
+    fn push(&mut self, us: u32) {
+        if self.samples.len() < Self::SIZE {
+            self.samples.push(us);
+        } else {
+            self.samples[self.next] = us;
+            self.next = (self.next + 1) % Self::SIZE;
+        }
+    }
+
+    fn percentile(&self, p: f64) -> u64 {
+        if self.samples.is_empty() {
+            return 0;
+        }
+        let mut v = self.samples.clone();
+        v.sort_unstable();
+        let i = ((v.len() - 1) as f64 * p).round() as usize;
+        u64::from(v[i])
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -258,6 +292,7 @@ pub struct Core {
     routes: HashMap<(SocketAddr, SocketAddr), (PKey, Pc)>,
     next_key: PKey,
     stats: ServerStats,
+    latency: LatencyWindow,
     last_housekeeping: Instant,
     last_quality: Instant,
 }
@@ -299,6 +334,7 @@ impl Core {
             routes: HashMap::new(),
             next_key: 1,
             stats: ServerStats::default(),
+            latency: LatencyWindow::default(),
             last_housekeeping: now,
             last_quality: now,
         }
@@ -349,6 +385,8 @@ impl Core {
                 let mut s = self.stats.clone();
                 s.rooms = self.rooms.len();
                 s.participants = self.parts.len();
+                s.forward_latency_p50_us = self.latency.percentile(0.5);
+                s.forward_latency_p95_us = self.latency.percentile(0.95);
                 let _ = reply.send(s);
             }
         }
@@ -1549,6 +1587,9 @@ impl Core {
                 tracing::debug!("write failed: {e}");
             } else {
                 self.stats.frames_forwarded += 1;
+                let waited = now.saturating_duration_since(data.network_time);
+                self.latency
+                    .push(waited.as_micros().min(u128::from(u32::MAX)) as u32);
             }
         }
         for rid in want_keyframe {

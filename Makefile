@@ -1,0 +1,55 @@
+# Visio Desktop — the two commands: `make run` and `make test`.
+# Every target installs what it needs first, idempotently (quick when already there).
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/visio-desktop/target
+VENV ?= $(HOME)/.cache/visio-desktop/venv
+PY := $(VENV)/bin/python
+VISIO := $(CARGO_TARGET_DIR)/debug/visio
+VISIO_RELEASE := $(CARGO_TARGET_DIR)/release/visio
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_ROOM ?= dem-oroo-mvis
+
+APT_PACKAGES := build-essential pkg-config cmake python3 python3-venv python3-pip curl ca-certificates
+
+.PHONY: run test deps apt-deps rust-deps py-deps build build-release lint bench-server fuzz
+
+run: deps build
+	@echo "Starting the local room server with the demo room $(DEMO_ROOM) and a synthetic participant."
+	$(PY) tests/peers/demo_bot.py --visio $(VISIO) --room $(DEMO_ROOM)
+
+test: deps build
+	cargo test --workspace --all-targets
+	VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
+
+deps: apt-deps rust-deps py-deps
+
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
+
+rust-deps:
+	@command -v cargo >/dev/null || { echo "installing Rust with rustup"; \
+	  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal; }
+
+py-deps: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+build:
+	cargo build -p visio
+
+build-release:
+	cargo build --release -p visio
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmark of the room server with official SDK peers as load (prints figures, asserts nothing).
+bench-server: deps build-release
+	$(PY) tests/bench/bench_server.py --visio $(VISIO_RELEASE)

@@ -1,0 +1,130 @@
+"""Interop with the official LiveKit Python SDK (libwebrtc) through `visio serve --dev`.
+
+Every test asserts on what a peer decoded: the publisher's colour pattern with its moving bar,
+the frequency of its tone, the bytes of its data packets, the text of its chat messages.
+"""
+
+import asyncio
+
+from livekit import rtc
+
+import lkpeer
+from lkpeer import Publisher, Receiver, join, wait_for
+
+
+async def test_media_data_and_chat_reach_the_other_participant(server):
+    a = await join(server.url, "r1", "alice")
+    b = await join(server.url, "r1", "bob")
+    rx = Receiver(b).attach()
+    pub = Publisher(a)
+    await pub.video(640, 360)
+    await pub.tone(440)
+    await wait_for(lambda: "alice" in rx.video and rx.video["alice"].pattern_ok >= 10, what="pattern frames")
+    await wait_for(lambda: len(rx.audio.get("alice", [])) > 150, what="1.5 s of audio")
+    await a.local_participant.publish_data(b"hello bob", reliable=True, topic="greeting")
+    await a.local_participant.publish_data(b"lossy", reliable=False, topic="fast")
+    await a.local_participant.send_text("Bonjour à tous", topic="lk.chat")
+    await wait_for(lambda: rx.chat and any(d[2] == b"hello bob" for d in rx.data), what="data and chat")
+
+    v = rx.video["alice"]
+    assert v.sizes[-1] == (640, 360)
+    assert len(v.bars) >= 5, f"the bar should move across frames, saw {sorted(v.bars)}"
+    assert abs(rx.audio_hz("alice") - 440) < 5, rx.audio_hz("alice")
+    assert rx.audio_rms("alice") > 2000
+    assert ("alice", "greeting", b"hello bob") in rx.data
+    assert rx.chat == [("alice", "Bonjour à tous")]
+    # The tone is loud: alice becomes an active speaker.
+    await wait_for(lambda: any(e[0] == "speakers" and "alice" in e[1] for e in rx.events), what="active speaker")
+    await pub.stop()
+    await rx.stop()
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_late_joiner_gets_a_keyframe_and_decodes(server):
+    a = await join(server.url, "late", "alice")
+    pub = Publisher(a)
+    await pub.video(640, 360)
+    await asyncio.sleep(3)  # alice's first keyframe is long gone
+    b = await join(server.url, "late", "bob")
+    rx = Receiver(b).attach()
+    await wait_for(lambda: "alice" in rx.video and rx.video["alice"].pattern_ok >= 5, timeout=10, what="late frames")
+    await pub.stop()
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_mute_unmute_and_leave_are_seen(server):
+    a = await join(server.url, "events", "alice")
+    b = await join(server.url, "events", "bob")
+    rx = Receiver(b).attach()
+    pub = Publisher(a)
+    await pub.tone(300)
+    await wait_for(lambda: len(rx.audio.get("alice", [])) > 50, what="audio")
+    pub.audio_track.mute()
+    await wait_for(lambda: any(e[0] == "muted" and e[1] == "alice" for e in rx.events), what="mute event")
+    pub.audio_track.unmute()
+    await wait_for(lambda: any(e[0] == "unmuted" and e[1] == "alice" for e in rx.events), what="unmute event")
+    await asyncio.sleep(1)
+    assert abs(rx.audio_hz("alice", 0.5) - 300) < 5, "audio flows again after unmute"
+    await pub.stop()
+    await a.disconnect()
+    await wait_for(lambda: ("disconnected", "alice", None) in rx.events, what="participant disconnected")
+    assert "alice" not in [p.identity for p in b.remote_participants.values()]
+    await b.disconnect()
+
+
+async def test_two_rooms_stay_isolated(server):
+    a = await join(server.url, "room-one", "alice")
+    b = await join(server.url, "room-one", "bob")
+    c = await join(server.url, "room-two", "carol")
+    rb, rc = Receiver(b).attach(), Receiver(c).attach()
+    pa, pc = Publisher(a), Publisher(c)
+    await pa.video(320, 180)
+    await pc.tone(600)
+    await a.local_participant.publish_data(b"only room one", reliable=True)
+    await wait_for(lambda: "alice" in rb.video and rb.video["alice"].frames > 10, what="room one video")
+    await asyncio.sleep(1)
+    assert set(p.identity for p in b.remote_participants.values()) == {"alice"}
+    assert set(p.identity for p in c.remote_participants.values()) == set()
+    assert rc.video == {} and rc.data == []
+    assert "carol" not in rb.audio
+    for p in (pa, pc):
+        await p.stop()
+    for r in (a, b, c):
+        await r.disconnect()
+
+
+async def test_simulcast_layer_follows_the_requested_quality(server):
+    a = await join(server.url, "simulcast", "alice")
+    b = await join(server.url, "simulcast", "bob")
+    rx = Receiver(b).attach()
+    pub = Publisher(a)
+    await pub.video(1280, 720, simulcast=True, bitrate=1_700_000)
+    await wait_for(lambda: "alice" in rx.video and rx.video["alice"].frames > 20, what="video")
+    alice = b.remote_participants["alice"]
+    publication = next(p for p in alice.track_publications.values() if p.kind == rtc.TrackKind.KIND_VIDEO)
+    assert publication.simulcasted
+    publication.set_video_quality(rtc.VideoQuality.VIDEO_QUALITY_LOW)
+    await wait_for(lambda: rx.video["alice"].sizes[-1][0] <= 400, timeout=15, what="low layer")
+    low = rx.video["alice"].sizes[-1]
+    publication.set_video_quality(rtc.VideoQuality.VIDEO_QUALITY_HIGH)
+    await wait_for(lambda: rx.video["alice"].sizes[-1][0] >= 1000, timeout=15, what="high layer")
+    high = rx.video["alice"].sizes[-1]
+    assert low[0] < high[0] and low[1] < high[1], (low, high)
+    await pub.stop()
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_same_identity_replaces_the_old_session(server):
+    first = await join(server.url, "dup", "alice")
+    gone = asyncio.Event()
+    first.on("disconnected", lambda reason: gone.set())
+    second = await join(server.url, "dup", "alice")
+    await asyncio.wait_for(gone.wait(), 10)
+    observer = await join(server.url, "dup", "bob")
+    await asyncio.sleep(0.5)
+    assert [p.identity for p in observer.remote_participants.values()] == ["alice"]
+    await second.disconnect()
+    await observer.disconnect()
