@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 VISIO := $(CARGO_TARGET_DIR)/debug/visio
 VISIO_RELEASE := $(CARGO_TARGET_DIR)/release/visio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEMO_ROOM ?= dem-oroo-mvis
+DEMO_ROOM ?= vis-iode-mos
 
 APT_PACKAGES := build-essential pkg-config cmake python3 python3-venv python3-pip curl ca-certificates
 

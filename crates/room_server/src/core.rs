@@ -45,7 +45,7 @@ pub enum CoreMsg {
     Join(Box<JoinRequest>),
     Signal {
         key: PKey,
-        msg: Req,
+        msg: Box<Req>,
     },
     /// The signalling socket closed. `left` is true when the client said Leave first.
     Closed {
@@ -245,6 +245,8 @@ impl Participant {
 }
 
 /// Actions produced while polling one peer connection, applied afterwards to the others.
+/// Short-lived, so the size of `MediaData` inline is cheaper than a box per frame.
+#[allow(clippy::large_enum_variant)]
 enum Action {
     MediaAdded {
         from: PKey,
@@ -369,10 +371,10 @@ impl Core {
         t
     }
 
-    fn handle(&mut self, msg: CoreMsg) {
+    pub(crate) fn handle(&mut self, msg: CoreMsg) {
         match msg {
             CoreMsg::Join(req) => self.join(*req),
-            CoreMsg::Signal { key, msg } => self.signal(key, msg),
+            CoreMsg::Signal { key, msg } => self.signal(key, *msg),
             CoreMsg::Closed { key, left } => {
                 if left {
                     self.remove(key, None);
@@ -1162,7 +1164,7 @@ impl Core {
     }
 
     /// Advances time, negotiates, and polls every peer connection until all are idle.
-    fn drive(&mut self, now: Instant) {
+    pub(crate) fn drive(&mut self, now: Instant) {
         if now.saturating_duration_since(self.last_housekeeping) >= Duration::from_millis(200) {
             self.housekeeping(now);
         }

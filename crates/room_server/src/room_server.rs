@@ -33,6 +33,8 @@
 pub mod auth;
 pub mod config;
 mod core;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 mod sdp;
 mod signal;

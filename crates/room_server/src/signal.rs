@@ -162,7 +162,7 @@ async fn session(
                     Ok(proto::SignalRequest { message: Some(msg) }) => {
                         bad_frames = 0;
                         left |= matches!(msg, proto::signal_request::Message::Leave(_));
-                        if state.core.send(CoreMsg::Signal { key, msg }).await.is_err() {
+                        if state.core.send(CoreMsg::Signal { key, msg: Box::new(msg) }).await.is_err() {
                             break;
                         }
                     }
