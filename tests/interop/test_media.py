@@ -128,3 +128,79 @@ async def test_same_identity_replaces_the_old_session(server):
     assert [p.identity for p in observer.remote_participants.values()] == ["alice"]
     await second.disconnect()
     await observer.disconnect()
+
+
+import pytest
+
+
+@pytest.mark.parametrize("codec", ["VP9", "H264"])
+async def test_other_codecs_are_forwarded(server, codec):
+    """VP9 is what the Visio web app publishes; H264 is common on hardware encoders."""
+    a = await join(server.url, f"codec-{codec}", "alice")
+    b = await join(server.url, f"codec-{codec}", "bob")
+    rx = Receiver(b).attach()
+    source = rtc.VideoSource(640, 360)
+    track = rtc.LocalVideoTrack.create_video_track("pattern", source)
+    opts = rtc.TrackPublishOptions(
+        source=rtc.TrackSource.SOURCE_CAMERA,
+        video_codec=getattr(rtc.VideoCodec, codec),
+        simulcast=False,
+        video_encoding=rtc.VideoEncoding(max_bitrate=800_000, max_framerate=30),
+    )
+    await a.local_participant.publish_track(track, opts)
+
+    async def feed():
+        n = 0
+        while True:
+            img = lkpeer.pattern_frame(640, 360, n)
+            source.capture_frame(rtc.VideoFrame(640, 360, rtc.VideoBufferType.RGBA, img.tobytes()))
+            n += 1
+            await asyncio.sleep(1 / 30)
+
+    task = asyncio.create_task(feed())
+    await wait_for(lambda: "alice" in rx.video and rx.video["alice"].pattern_ok >= 10, what=f"{codec} frames")
+    pub = next(iter(b.remote_participants["alice"].track_publications.values()))
+    assert codec.lower() in pub.mime_type.lower(), pub.mime_type
+    assert len(rx.video["alice"].bars) >= 3
+    task.cancel()
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_data_goes_only_to_its_destinations(server):
+    a = await join(server.url, "dest", "alice")
+    b = await join(server.url, "dest", "bob")
+    c = await join(server.url, "dest", "carol")
+    rb, rc = Receiver(b).attach(), Receiver(c).attach()
+    await asyncio.sleep(0.5)
+    await a.local_participant.publish_data(b"for carol", reliable=True, destination_identities=["carol"])
+    await a.local_participant.send_text("psst carol", topic="lk.chat", destination_identities=["carol"])
+    await a.local_participant.publish_data(b"for all", reliable=True)
+    await wait_for(lambda: len(rc.data) >= 2 and rc.chat and rb.data, what="data")
+    await asyncio.sleep(0.5)
+    assert [d[2] for d in rc.data] == [b"for carol", b"for all"]
+    assert [d[2] for d in rb.data] == [b"for all"]
+    assert rc.chat == [("alice", "psst carol")] and rb.chat == []
+    for r in (a, b, c):
+        await r.disconnect()
+
+
+async def test_unsubscribe_stops_video_and_resubscribe_resumes(server):
+    a = await join(server.url, "subs", "alice")
+    b = await join(server.url, "subs", "bob")
+    rx = Receiver(b).attach()
+    pub = Publisher(a)
+    await pub.video(320, 180)
+    await wait_for(lambda: "alice" in rx.video and rx.video["alice"].frames > 10, what="video")
+    publication = next(iter(b.remote_participants["alice"].track_publications.values()))
+    publication.set_subscribed(False)
+    await wait_for(lambda: not publication.subscribed, what="unsubscribed")
+    await asyncio.sleep(1)
+    stopped_at = sum(v.frames for v in rx.video.values())
+    await asyncio.sleep(1.5)
+    assert sum(v.frames for v in rx.video.values()) <= stopped_at + 2, "no video while unsubscribed"
+    publication.set_subscribed(True)
+    await wait_for(lambda: sum(v.frames for v in rx.video.values()) > stopped_at + 15, what="video again")
+    await pub.stop()
+    await a.disconnect()
+    await b.disconnect()

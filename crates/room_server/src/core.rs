@@ -212,8 +212,6 @@ struct Participant {
     subscriber: Rtc,
     pub_timeout: Instant,
     sub_timeout: Instant,
-    /// `mid -> track id` from the latest publisher offer, to match AddTrack cids.
-    offered_tracks: HashMap<String, String>,
     pending: Vec<(String, proto::TrackInfo)>,
     tracks: Vec<UpTrack>,
     pub_channels: HashMap<ChannelId, bool>,
@@ -519,7 +517,6 @@ impl Core {
             subscriber: self.new_rtc(now),
             pub_timeout: now,
             sub_timeout: now,
-            offered_tracks: HashMap::new(),
             pending: vec![],
             tracks: vec![],
             pub_channels: HashMap::new(),
@@ -707,10 +704,6 @@ impl Core {
         };
         match msg {
             Req::Offer(sd) => {
-                p.offered_tracks = crate::sdp::mid_to_track_id(&sd.sdp);
-                for (mid, tid) in &sd.mid_to_track_id {
-                    p.offered_tracks.insert(mid.clone(), tid.clone());
-                }
                 // Clients built for single-PC mode also offer receive-only m-lines on the
                 // publisher connection; answering them inactive keeps media off that path.
                 let sdp = crate::sdp::recvonly_to_inactive(&sd.sdp);
@@ -1333,7 +1326,8 @@ impl Core {
         let Some(p) = self.parts.get_mut(&from) else {
             return;
         };
-        let track_id = p.offered_tracks.get(&mid.to_string()).cloned();
+        let track_id = p.publisher.media(mid).map(|m| m.track_id().to_owned());
+        let negotiated = negotiated_mime(&p.publisher, mid);
         let want_type = if kind.is_audio() {
             proto::TrackType::Audio
         } else {
@@ -1349,13 +1343,8 @@ impl Core {
         };
         let (_, mut info) = p.pending.remove(idx);
         info.mid = mid.to_string();
-        if info.mime_type.is_empty() {
-            info.mime_type = if kind.is_audio() {
-                "audio/opus"
-            } else {
-                "video/vp8"
-            }
-            .into();
+        if let Some(mime) = negotiated {
+            info.mime_type = mime;
         }
         let up = UpTrack {
             info,
@@ -1743,6 +1732,33 @@ impl Core {
             }
         }
     }
+}
+
+/// The codec a publisher's m-line carries, as LiveKit names it in `TrackInfo.mime_type`:
+/// the first payload type the client offered that we also support.
+fn negotiated_mime(rtc: &Rtc, mid: Mid) -> Option<String> {
+    use str0m::format::Codec;
+    let media = rtc.media(mid)?;
+    let config = rtc.codec_config();
+    let codec = media.remote_pts().iter().find_map(|pt| {
+        config
+            .params()
+            .iter()
+            .find(|p| p.pt() == *pt)
+            .map(|p| p.spec().codec)
+    })?;
+    Some(
+        match codec {
+            Codec::Opus => "audio/opus",
+            Codec::Vp8 => "video/VP8",
+            Codec::Vp9 => "video/VP9",
+            Codec::H264 => "video/H264",
+            Codec::H265 => "video/H265",
+            Codec::Av1 => "video/AV1",
+            _ => return None,
+        }
+        .to_owned(),
+    )
 }
 
 /// What a subscription needs to know of a published track.

@@ -251,3 +251,44 @@ async fn a_session_sending_garbage_is_closed_and_others_are_unaffected() {
     .await;
     assert_eq!(pong.last_ping_timestamp, 7);
 }
+
+async fn connect_path(server: &RoomServer, query: &str, token: &str) -> Ws {
+    let mut req = format!("{}/rtc?{query}", server.url())
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
+        .expect("connect")
+}
+
+#[tokio::test]
+async fn a_dropped_signalling_socket_can_resume_its_session() {
+    let server = RoomServer::start(ServerConfig::ephemeral())
+        .await
+        .expect("server");
+    let alice_token = token("secret", "r1", "alice");
+    let mut alice = connect(&server, &alice_token).await.expect("alice");
+    let proto::signal_response::Message::Join(join) = next(&mut alice).await else {
+        panic!("JoinResponse");
+    };
+    let sid = join.participant.expect("participant").sid;
+    drop(alice); // no Leave: the network dropped
+
+    let mut resumed = connect_path(&server, &format!("reconnect=1&sid={sid}"), &alice_token).await;
+    let proto::signal_response::Message::Reconnect(_) = next(&mut resumed).await else {
+        panic!("a resume gets a ReconnectResponse, not a new join");
+    };
+    assert_eq!(server.stats().await.expect("stats").participants, 1);
+
+    // A resume for a session the server does not know asks for a full rejoin.
+    let mut stale = connect_path(&server, "reconnect=1&sid=PA_unknown", &alice_token).await;
+    let proto::signal_response::Message::Leave(leave) = next(&mut stale).await else {
+        panic!("Leave expected");
+    };
+    assert_eq!(leave.action, proto::leave_request::Action::Reconnect as i32);
+}
