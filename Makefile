@@ -52,4 +52,4 @@ lint:
 
 # Benchmark of the room server with official SDK peers as load (prints figures, asserts nothing).
 bench-server: deps build-release
-	$(PY) tests/bench/bench_server.py --visio $(VISIO_RELEASE)
+	$(PY) tests/bench/bench_server.py --visio $(VISIO_RELEASE) --noise 20

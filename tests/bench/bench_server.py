@@ -32,8 +32,11 @@ Caveats:
   * Traffic goes over loopback: no real network loss, jitter or MTU effects.
   * Mbit/s per core is only meaningful when the server did measurable work; with little
     traffic, a few ms of housekeeping dominate the ratio.
+  * The lkpeer pattern (flat bands and a moving bar) is cheap to encode: VP8 sends only
+    ~70-110 kbit/s of it although its target is ~500 kbit/s, so the offered load is well below
+    N*(N-1)*500 kbit/s. --noise 20 (say) makes every frame noisy so encoders use their budget.
   * libwebrtc's bandwidth estimate ramps up after joining; a warm-up (--warmup) precedes the
-    measurement, but publishers may still sit below the 500 kbps cap.
+    measurement.
 
 Usage:
   $HOME/.cache/visio-desktop/venv/bin/python tests/bench/bench_server.py \
@@ -105,9 +108,15 @@ async def peer_main(args) -> None:
 
     # The lkpeer pattern repeats every WIDTH/8 frames: precompute it once, in I420, so the
     # peers spend their CPU on encoding rather than on drawing and colour conversion.
+    import numpy as np
+
+    rng = np.random.default_rng(1)
     frames = []
     for n in range(WIDTH // 8):
         img = lkpeer.pattern_frame(WIDTH, HEIGHT, n)
+        if args.noise:  # fresh noise every frame: the encoder can no longer coast
+            noise = rng.integers(-args.noise, args.noise + 1, size=(HEIGHT, WIDTH, 3))
+            img[:, :, :3] = np.clip(img[:, :, :3].astype(np.int16) + noise, 0, 255).astype(np.uint8)
         rgba = rtc.VideoFrame(WIDTH, HEIGHT, rtc.VideoBufferType.RGBA, img.tobytes())
         frames.append(rgba.convert(rtc.VideoBufferType.I420))
 
@@ -411,7 +420,7 @@ def run_size(n: int, args, logdir: Path, procs: list[Proc]) -> dict:
         argv = [
             sys.executable, str(Path(__file__).resolve()), "--peer",
             "--url", f"ws://{http}", "--room", f"bench-{n}", "--identities", ",".join(ids),
-            "--bitrate", str(args.bitrate), "--max-seconds", str(int(args.size_timeout + 30)),
+            "--bitrate", str(args.bitrate), "--noise", str(args.noise), "--max-seconds", str(int(args.size_timeout + 30)),
         ]
         p = Proc(f"peers-n{n}-{k}", argv, logdir, stdin=True)
         procs.append(p)
@@ -560,11 +569,14 @@ def bench_main(args) -> int:
         + ([] if args.warmup == 3 else ["--warmup", f"{args.warmup:g}"])
         + ([] if args.bitrate == 500_000 else ["--bitrate", str(args.bitrate)])
         + ([] if args.peer_procs == 2 else ["--peer-procs", str(args.peer_procs)])
+        + ([] if not args.noise else ["--noise", str(args.noise)])
     )
     logdir = Path(tempfile.mkdtemp(prefix="visio-bench-"))
     print(
         f"visio room server benchmark: {WIDTH}x{HEIGHT} {FPS} fps VP8, 1 camera track per peer, "
-        f"max {args.bitrate / 1000:.0f} kbps, no simulcast; {args.seconds:g} s per size after "
+        f"max {args.bitrate / 1000:.0f} kbps, no simulcast"
+        + (f", noise +-{args.noise}" if args.noise else "")
+        + f"; {args.seconds:g} s per size after "
         f"{args.warmup:g} s warm-up; host has {os.cpu_count()} cores; logs in {logdir}",
         flush=True,
     )
@@ -692,6 +704,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0, help="measurement window per size")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds between mesh-up and measuring")
     ap.add_argument("--bitrate", type=int, default=500_000, help="publishers' max video bitrate, bit/s")
+    ap.add_argument(
+        "--noise", type=int, default=0, metavar="AMPLITUDE",
+        help="add per-frame random noise (0-255) to the pattern so encoders use their bitrate",
+    )
     ap.add_argument("--peer-procs", type=int, default=2, help="processes the SDK peers are spread over")
     # Internal: peer process mode.
     ap.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
