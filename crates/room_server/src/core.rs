@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::JoinGrant;
 use crate::ids;
+use crate::quality::{self, LinkStats};
 use crate::simulcast::{self, TimeRebase};
 use crate::speakers::SpeakerDetector;
 
@@ -219,6 +220,8 @@ struct Participant {
     sub_lossy: Option<ChannelId>,
     sub_pending: Option<SdpPendingOffer>,
     down: Vec<DownTrack>,
+    /// Loss and RTT seen on either leg since the last quality report.
+    link: LinkStats,
     /// When the signalling socket was lost; the session is kept a while for a resume.
     signal_lost: Option<Instant>,
     gone: bool,
@@ -261,7 +264,7 @@ enum Action {
     },
     KeyframeRequest {
         to: PKey,
-        mid: Mid,
+        track_sid: String,
         rid: Option<Rid>,
     },
     Data {
@@ -405,6 +408,7 @@ impl Core {
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             .enable_bwe(None)
+            .set_stats_interval(Some(Duration::from_secs(1)))
             .build(now);
         for c in &self.cfg.candidates {
             if let Ok(cand) = Candidate::host(*c, "udp") {
@@ -524,6 +528,7 @@ impl Core {
             sub_lossy: None,
             sub_pending: None,
             down: vec![],
+            link: LinkStats::default(),
             signal_lost: None,
             gone: false,
         };
@@ -1251,10 +1256,20 @@ impl Core {
                         if let Some(d) = p.down.iter().find(|d| d.mid() == Some(req.mid)) {
                             actions.push(Action::KeyframeRequest {
                                 to: d.from,
-                                mid: req.mid,
+                                track_sid: d.track_sid.clone(),
                                 rid: d.current,
                             });
                         }
+                    }
+                    Event::PeerStats(s) => {
+                        let loss = match pc {
+                            Pc::Publisher => s.ingress_loss_fraction,
+                            Pc::Subscriber => s.egress_loss_fraction,
+                        };
+                        p.link = p.link.worst(LinkStats {
+                            loss: loss.unwrap_or(0.0),
+                            rtt: s.rtt,
+                        });
                     }
                     Event::ChannelOpen(id, label) => match pc {
                         Pc::Publisher => {
@@ -1302,17 +1317,8 @@ impl Core {
             Action::MediaAdded { from, mid, kind } => self.media_added(from, mid, kind),
             Action::MediaInactive { from, mid } => self.media_inactive(from, mid),
             Action::Media { from, data } => self.forward(from, data),
-            Action::KeyframeRequest { to, mid, rid } => {
-                // `mid` is the subscriber's; find the publisher's track by the down track.
-                let sid = self.parts.values().find_map(|p| {
-                    p.down
-                        .iter()
-                        .find(|d| d.from == to && d.mid() == Some(mid))
-                        .map(|d| d.track_sid.clone())
-                });
-                if let Some(sid) = sid {
-                    self.request_keyframe(to, &sid, rid);
-                }
+            Action::KeyframeRequest { to, track_sid, rid } => {
+                self.request_keyframe(to, &track_sid, rid)
             }
             Action::Data {
                 from,
@@ -1709,13 +1715,8 @@ impl Core {
                     .iter()
                     .filter_map(|k| self.parts.get(k))
                     .map(|p| {
-                        let (quality, score) = if p.signal_lost.is_some() {
-                            (proto::ConnectionQuality::Lost, 0.0)
-                        } else if p.subscriber.is_connected() {
-                            (proto::ConnectionQuality::Excellent, 5.0)
-                        } else {
-                            (proto::ConnectionQuality::Poor, 1.0)
-                        };
+                        let connected = p.signal_lost.is_none() && p.subscriber.is_connected();
+                        let (quality, score) = quality::classify(p.link, connected);
                         proto::ConnectionQualityInfo {
                             participant_sid: p.info.sid.clone(),
                             quality: quality as i32,
@@ -1723,6 +1724,11 @@ impl Core {
                         }
                     })
                     .collect();
+                for k in self.members(name) {
+                    if let Some(p) = self.parts.get_mut(&k) {
+                        p.link = LinkStats::default();
+                    }
+                }
                 let msg = Resp::ConnectionQuality(proto::ConnectionQualityUpdate { updates });
                 for k in self.members(name) {
                     if let Some(p) = self.parts.get(&k) {

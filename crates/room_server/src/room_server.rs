@@ -36,6 +36,7 @@ mod core;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ids;
+pub mod quality;
 mod sdp;
 mod signal;
 pub mod simulcast;
