@@ -204,3 +204,40 @@ async def test_unsubscribe_stops_video_and_resubscribe_resumes(server):
     await pub.stop()
     await a.disconnect()
     await b.disconnect()
+
+
+async def test_dynacast_pauses_unwatched_layers_and_late_joiners_still_get_video(server):
+    """With dynacast (as Visio's web app uses), a publisher nobody watches pauses its layers;
+    a subscriber arriving later must still get video, and its choice drives the layers."""
+    a = rtc.Room()
+    await a.connect(server.url, lkpeer.token("dyn", "alice"), rtc.RoomOptions(dynacast=True))
+    pub = Publisher(a)
+    await pub.video(1280, 720, simulcast=True, bitrate=1_700_000)
+    await asyncio.sleep(2)  # alone: every layer is unwatched
+
+    b = await join(server.url, "dyn", "bob")
+    rx = Receiver(b).attach()
+    await wait_for(lambda: "alice" in rx.video and rx.video["alice"].pattern_ok >= 5, timeout=15, what="video after dynacast pause")
+    alice = b.remote_participants["alice"]
+    publication = next(p for p in alice.track_publications.values() if p.kind == rtc.TrackKind.KIND_VIDEO)
+    publication.set_video_quality(rtc.VideoQuality.VIDEO_QUALITY_LOW)
+    await wait_for(lambda: rx.video["alice"].sizes[-1][0] <= 400, timeout=15, what="low layer")
+
+    async def active_rids():
+        stats = await pub.video_track.get_stats()
+        return {s.outbound_rtp.outbound.rid: s.outbound_rtp.outbound.active for s in stats if s.HasField("outbound_rtp")}
+
+    # Only the low layer is watched: the publisher turns the others off.
+    async def high_paused():
+        rids = await active_rids()
+        return rids.get("f") is False
+
+    deadline = asyncio.get_event_loop().time() + 10
+    while not await high_paused():
+        assert asyncio.get_event_loop().time() < deadline, await active_rids()
+        await asyncio.sleep(0.3)
+    publication.set_video_quality(rtc.VideoQuality.VIDEO_QUALITY_HIGH)
+    await wait_for(lambda: rx.video["alice"].sizes[-1][0] >= 1000, timeout=15, what="high layer resumed")
+    await pub.stop()
+    await a.disconnect()
+    await b.disconnect()

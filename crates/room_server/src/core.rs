@@ -602,6 +602,7 @@ impl Core {
         self.parts.insert(key, p);
         let _ = req.reply.send(Ok(key));
         self.broadcast_participant(key);
+        self.announce_qualities(&room_name);
     }
 
     fn room_info(&self, name: &str) -> proto::Room {
@@ -1031,7 +1032,15 @@ impl Core {
         let mut wanted: HashMap<String, [bool; 3]> = HashMap::new();
         for k in &members {
             if let Some(p) = self.parts.get(k) {
-                for d in p.down.iter().filter(|d| d.kind.is_video() && !d.disabled) {
+                let watching = |d: &&DownTrack| {
+                    d.kind.is_video()
+                        && !d.disabled
+                        && matches!(
+                            d.state,
+                            DownState::ToOpen | DownState::Negotiating(_) | DownState::Open(_)
+                        )
+                };
+                for d in p.down.iter().filter(watching) {
                     let q = (d.want as usize).min(2);
                     wanted.entry(d.track_sid.clone()).or_default()[q] = true;
                 }
@@ -1682,6 +1691,10 @@ impl Core {
         });
         // Active speakers.
         let names: Vec<String> = self.rooms.keys().cloned().collect();
+        // Dynacast: layers nobody watches are paused at the publisher (sent on change only).
+        for name in &names {
+            self.announce_qualities(name);
+        }
         for name in &names {
             let changes = match self.rooms.get_mut(name) {
                 Some(r) => r.speakers.changes(now),
