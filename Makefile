@@ -10,9 +10,9 @@ VISIO_RELEASE := $(CARGO_TARGET_DIR)/release/visio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_ROOM ?= vis-iode-mos
 
-APT_PACKAGES := build-essential pkg-config cmake libvpx-dev python3 python3-venv python3-pip curl ca-certificates
+APT_PACKAGES := build-essential pkg-config cmake libvpx-dev python3 python3-venv python3-pip curl ca-certificates chromium
 
-.PHONY: run test deps apt-deps rust-deps py-deps build build-release lint bench-server fuzz
+.PHONY: run test deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz
 
 run: deps build
 	@echo "Starting the local room server with the demo room $(DEMO_ROOM) and a synthetic participant."
@@ -22,7 +22,7 @@ test: deps build
 	cargo test --workspace --all-targets
 	VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
 
-deps: apt-deps rust-deps py-deps
+deps: apt-deps rust-deps py-deps js-deps
 
 apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,6 +34,14 @@ rust-deps:
 	  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal; }
 
 py-deps: $(VENV)/.installed
+
+# livekit-client (the Visio web app's SDK) for the browser interop test.
+js-deps: tests/browser/node_modules/.installed
+
+tests/browser/node_modules/.installed: tests/browser/package.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }
+	cd tests/browser && npm install --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)

@@ -712,7 +712,20 @@ impl Core {
             Req::Offer(sd) => {
                 // Clients built for single-PC mode also offer receive-only m-lines on the
                 // publisher connection; answering them inactive keeps media off that path.
-                let sdp = crate::sdp::recvonly_to_inactive(&sd.sdp);
+                // Video is answered with the codec the client prefers (VP9 for Visio's web app).
+                tracing::trace!(identity = %p.info.identity, sdp = %sd.sdp, "publisher offer");
+                let asked: HashMap<String, String> = p
+                    .pending
+                    .iter()
+                    .filter_map(|(cid, info)| {
+                        let codec = info.mime_type.split('/').nth(1)?;
+                        Some((cid.clone(), codec.to_owned()))
+                    })
+                    .collect();
+                let sdp = crate::sdp::keep_preferred_video_codec(
+                    &crate::sdp::recvonly_to_inactive(&sd.sdp),
+                    |track_id| asked.get(track_id).cloned(),
+                );
                 let answer = SdpOffer::from_sdp_string(&sdp)
                     .map_err(|e| e.to_string())
                     .and_then(|o| {

@@ -177,6 +177,10 @@ fn router(state: AppState) -> Router {
         .route("/api/v1.0/config/", get(visio_api::config))
         .route("/api/v1.0/users/me/", get(visio_api::users_me))
         .route("/api/v1.0/rooms/{slug}/", get(visio_api::room))
+        // Browsers (livekit-client, Visio's web app) call /rtc/validate and the API from
+        // another origin; LiveKit server allows any origin too. Tokens travel in the request,
+        // never in cookies, so no credentials are allowed.
+        .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)
 }
 
