@@ -35,6 +35,13 @@ async def test_media_data_and_chat_reach_the_other_participant(server):
     assert rx.chat == [("alice", "Bonjour à tous")]
     # The tone is loud: alice becomes an active speaker.
     await wait_for(lambda: any(e[0] == "speakers" and "alice" in e[1] for e in rx.events), what="active speaker")
+    # Loopback loses nothing: the quality the server reports for alice is EXCELLENT (the SDK's
+    # default before any report is POOR).
+    await wait_for(
+        lambda: b.remote_participants["alice"].connection_quality == rtc.ConnectionQuality.QUALITY_EXCELLENT,
+        timeout=10,
+        what="connection quality report",
+    )
     await pub.stop()
     await rx.stop()
     await a.disconnect()
