@@ -146,30 +146,13 @@ async def test_other_codecs_are_forwarded(server, codec):
     a = await join(server.url, f"codec-{codec}", "alice")
     b = await join(server.url, f"codec-{codec}", "bob")
     rx = Receiver(b).attach()
-    source = rtc.VideoSource(640, 360)
-    track = rtc.LocalVideoTrack.create_video_track("pattern", source)
-    opts = rtc.TrackPublishOptions(
-        source=rtc.TrackSource.SOURCE_CAMERA,
-        video_codec=getattr(rtc.VideoCodec, codec),
-        simulcast=False,
-        video_encoding=rtc.VideoEncoding(max_bitrate=800_000, max_framerate=30),
-    )
-    await a.local_participant.publish_track(track, opts)
-
-    async def feed():
-        n = 0
-        while True:
-            img = lkpeer.pattern_frame(640, 360, n)
-            source.capture_frame(rtc.VideoFrame(640, 360, rtc.VideoBufferType.RGBA, img.tobytes()))
-            n += 1
-            await asyncio.sleep(1 / 30)
-
-    task = asyncio.create_task(feed())
+    pub = Publisher(a)
+    await pub.video(640, 360, codec=codec)
     await wait_for(lambda: "alice" in rx.video and rx.video["alice"].pattern_ok >= 10, what=f"{codec} frames")
-    pub = next(iter(b.remote_participants["alice"].track_publications.values()))
-    assert codec.lower() in pub.mime_type.lower(), pub.mime_type
+    publication = next(iter(b.remote_participants["alice"].track_publications.values()))
+    assert codec.lower() in publication.mime_type.lower(), publication.mime_type
     assert len(rx.video["alice"].bars) >= 3
-    task.cancel()
+    await pub.stop()
     await a.disconnect()
     await b.disconnect()
 

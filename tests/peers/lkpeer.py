@@ -83,13 +83,13 @@ class Publisher:
         self.video_track: rtc.LocalVideoTrack | None = None
         self.audio_track: rtc.LocalAudioTrack | None = None
 
-    async def video(self, width=640, height=360, fps=30, simulcast=False, bitrate=800_000):
+    async def video(self, width=640, height=360, fps=30, simulcast=False, bitrate=800_000, codec="VP8"):
         source = rtc.VideoSource(width, height)
         self.video_track = rtc.LocalVideoTrack.create_video_track("pattern", source)
         opts = rtc.TrackPublishOptions(
             source=rtc.TrackSource.SOURCE_CAMERA,
             simulcast=simulcast,
-            video_codec=rtc.VideoCodec.VP8,
+            video_codec=getattr(rtc.VideoCodec, codec),
             video_encoding=rtc.VideoEncoding(max_bitrate=bitrate, max_framerate=fps),
         )
         self.video_pub = await self.room.local_participant.publish_track(self.video_track, opts)

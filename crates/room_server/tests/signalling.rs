@@ -27,7 +27,15 @@ fn token(secret: &str, room: &str, identity: &str) -> String {
 }
 
 async fn connect(server: &RoomServer, token: &str) -> Result<Ws, tungstenite::Error> {
-    let mut req = format!("{}/rtc?protocol=16&sdk=rust", server.url())
+    connect_query(server, "protocol=16&sdk=rust", token).await
+}
+
+async fn connect_query(
+    server: &RoomServer,
+    query: &str,
+    token: &str,
+) -> Result<Ws, tungstenite::Error> {
+    let mut req = format!("{}/rtc?{query}", server.url())
         .into_client_request()
         .expect("request");
     req.headers_mut().insert(
@@ -63,6 +71,20 @@ async fn next_matching<T>(
         }
     }
     panic!("expected message not received");
+}
+
+/// Sends a ping_req and returns the timestamp the pong_resp echoes.
+async fn ping(ws: &mut Ws, timestamp: i64) -> i64 {
+    send(
+        ws,
+        proto::signal_request::Message::PingReq(proto::Ping { timestamp, rtt: 0 }),
+    )
+    .await;
+    next_matching(ws, |m| match m {
+        proto::signal_response::Message::PongResp(p) => Some(p.last_ping_timestamp),
+        _ => None,
+    })
+    .await
 }
 
 async fn send(ws: &mut Ws, msg: proto::signal_request::Message) {
@@ -105,20 +127,7 @@ async fn join_response_offer_ping_and_participant_updates() {
         "host candidates in the SDP"
     );
 
-    send(
-        &mut alice,
-        proto::signal_request::Message::PingReq(proto::Ping {
-            timestamp: 1234,
-            rtt: 0,
-        }),
-    )
-    .await;
-    let pong = next_matching(&mut alice, |m| match m {
-        proto::signal_response::Message::PongResp(p) => Some(p),
-        _ => None,
-    })
-    .await;
-    assert_eq!(pong.last_ping_timestamp, 1234);
+    assert_eq!(ping(&mut alice, 1234).await, 1234);
 
     // Bob joins: he sees alice; alice gets an update about bob.
     let mut bob = connect(&server, &token("secret", "r1", "bob"))
@@ -236,34 +245,7 @@ async fn a_session_sending_garbage_is_closed_and_others_are_unaffected() {
         "the server closes a session that sends only garbage"
     );
     // The good session still answers pings.
-    send(
-        &mut good,
-        proto::signal_request::Message::PingReq(proto::Ping {
-            timestamp: 7,
-            rtt: 0,
-        }),
-    )
-    .await;
-    let pong = next_matching(&mut good, |m| match m {
-        proto::signal_response::Message::PongResp(p) => Some(p),
-        _ => None,
-    })
-    .await;
-    assert_eq!(pong.last_ping_timestamp, 7);
-}
-
-async fn connect_path(server: &RoomServer, query: &str, token: &str) -> Ws {
-    let mut req = format!("{}/rtc?{query}", server.url())
-        .into_client_request()
-        .expect("request");
-    req.headers_mut().insert(
-        "Authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    tokio_tungstenite::connect_async(req)
-        .await
-        .map(|(ws, _)| ws)
-        .expect("connect")
+    assert_eq!(ping(&mut good, 7).await, 7);
 }
 
 #[tokio::test]
@@ -279,14 +261,18 @@ async fn a_dropped_signalling_socket_can_resume_its_session() {
     let sid = join.participant.expect("participant").sid;
     drop(alice); // no Leave: the network dropped
 
-    let mut resumed = connect_path(&server, &format!("reconnect=1&sid={sid}"), &alice_token).await;
+    let mut resumed = connect_query(&server, &format!("reconnect=1&sid={sid}"), &alice_token)
+        .await
+        .expect("resume");
     let proto::signal_response::Message::Reconnect(_) = next(&mut resumed).await else {
         panic!("a resume gets a ReconnectResponse, not a new join");
     };
     assert_eq!(server.stats().await.expect("stats").participants, 1);
 
     // A resume for a session the server does not know asks for a full rejoin.
-    let mut stale = connect_path(&server, "reconnect=1&sid=PA_unknown", &alice_token).await;
+    let mut stale = connect_query(&server, "reconnect=1&sid=PA_unknown", &alice_token)
+        .await
+        .expect("stale resume");
     let proto::signal_response::Message::Leave(leave) = next(&mut stale).await else {
         panic!("Leave expected");
     };
