@@ -1,0 +1,479 @@
+//! # engine: Visio Desktop's LiveKit client
+//!
+//! A pure-Rust LiveKit client: signalling over the `/rtc` WebSocket with the official
+//! protobuf types (`livekit-protocol`), two [str0m](https://docs.rs/str0m) peer connections
+//! (LiveKit's dual-PC mode), and the media crate's codecs. It has no UI knowledge: the desktop
+//! app and `visio join` drive a [`Room`] and consume its [`RoomEvent`] stream.
+//!
+//! ## Use
+//! ```no_run
+//! # async fn demo() -> Result<(), engine::EngineError> {
+//! use engine::{PublishOptions, Room, RoomEvent, RoomOptions};
+//!
+//! let options = RoomOptions {
+//!     publish: Some(PublishOptions::fake_devices()), // 1280x720 30 fps pattern + 440 Hz tone
+//!     ..Default::default()
+//! };
+//! let (room, mut events) = Room::connect("ws://127.0.0.1:7880", "<token>", options).await?;
+//! room.publish_data(b"hello".to_vec(), true, Some("greeting".into()), vec![]).await?;
+//! room.send_chat_message("Bonjour").await?;
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         RoomEvent::ParticipantConnected(p) => println!("{} joined", p.identity),
+//!         RoomEvent::VideoFrameReceived { participant_identity, embedded, .. } => {
+//!             println!("frame from {participant_identity}, pattern code {embedded:?}")
+//!         }
+//!         RoomEvent::Disconnected { reason } => { println!("left: {reason}"); break }
+//!         _ => {}
+//!     }
+//! }
+//! for t in room.track_stats().await? { println!("{t:?}") }
+//! room.disconnect().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## What happens on [`Room::connect`]
+//! 1. WebSocket to `<url>/rtc?protocol=16&auto_subscribe=1&sdk=rust`, token in
+//!    `Authorization: Bearer`. A refused token gives [`EngineError::Unauthorized`] with the
+//!    server's reason (LiveKit answers the upgrade with HTTP 401 and the reason as body); a
+//!    closed port [`EngineError::Unreachable`]; something that is not a LiveKit server
+//!    [`EngineError::Protocol`] or [`EngineError::Http`]. `connect` returns only once the
+//!    JoinResponse arrived (checked: participant with a `PA_` sid, room present).
+//! 2. A session task takes over: pings (`ping_req` every `ping_interval`), answers the
+//!    server's subscriber offers, announces local tracks (`AddTrackRequest`, the `cid` is the
+//!    msid track id of our m-line) and, once every `TrackPublishedResponse` is in, offers the
+//!    publisher connection with the `_reliable` / `_lossy` data channels and sendonly media.
+//! 3. Each peer connection has its own UDP socket bound to the local address that faces the
+//!    server, announced as a host candidate inside the SDP (the room server is ICE-lite and
+//!    puts its candidates in its SDP; server trickles are ignored).
+//!
+//! ## The event stream
+//! [`RoomEvent`]s come on an unbounded tokio mpsc receiver, in signalling order:
+//! participants joining/leaving, tracks published/unpublished/muted, tracks subscribed (a
+//! remote m-line's msid stream id is LiveKit's `PA_xxx|TR_yyy`, which names its participant
+//! and track), every decoded video frame (with the pattern code read back by
+//! [`media::read_embedded`] when there is one), data packets, chat and other text streams,
+//! active speakers, connection quality, and the final [`RoomEvent::Disconnected`].
+//!
+//! ## Media
+//! - Publishing ([`PublishOptions`]): the synthetic pattern (frame counter and capture time in
+//!   Unix milliseconds embedded) encoded VP8 single layer, paced at its frame rate, keyframe
+//!   on every PLI/FIR from the server; the 440 Hz tone as Opus 20 ms frames. Real cameras and
+//!   microphones are not wired yet ([`EngineError::NoDevices`]).
+//! - Receiving: VP8/VP9 via libvpx and Opus, one decoder per remote track, a keyframe request
+//!   (PLI) after a decode error or a gap. [`Room::track_stats`] gives per-track figures:
+//!   frames, size, end-to-end latency p50/p95 from the embedded capture time (meaningful when
+//!   both ends share a clock), audio samples, RMS and dominant frequency of the last second.
+//!
+//! ## Not yet
+//! Resume/rejoin after a signalling loss, simulcast, TURN/STUN candidates, wss (TLS),
+//! unpublish, mute from the local side, bandwidth-estimate driven bitrate.
+
+mod data;
+mod session;
+mod signal;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use data::CHAT_TOPIC;
+pub use livekit_protocol as proto;
+pub use signal::PROTOCOL_VERSION;
+
+/// Why joining or talking to a room failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("invalid server URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot reach the server at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the server refused the token (HTTP {status}, invalid token?): {reason}")]
+    Unauthorized { status: u16, reason: String },
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    #[error("the server answered HTTP {status} instead of a LiveKit WebSocket: {body:?}")]
+    Http { status: u16, body: String },
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("timed out {what} ({url})")]
+    Timeout { what: &'static str, url: String },
+    #[error("the server refused the join: {0}")]
+    Refused(String),
+    #[error("no camera/microphone support yet: use fake devices")]
+    NoDevices,
+    #[error("media error: {0}")]
+    Media(String),
+    #[error("network error: {0}")]
+    Io(String),
+    #[error("the room is disconnected")]
+    Disconnected,
+}
+
+/// How to join.
+#[derive(Debug, Clone)]
+pub struct RoomOptions {
+    /// Subscribe to every remote track (LiveKit's `auto_subscribe`).
+    pub auto_subscribe: bool,
+    /// What to publish once joined; `None` publishes nothing (data only).
+    pub publish: Option<PublishOptions>,
+    /// Limit for the WebSocket upgrade and for the JoinResponse, each.
+    pub connect_timeout: Duration,
+}
+
+impl Default for RoomOptions {
+    fn default() -> Self {
+        Self {
+            auto_subscribe: true,
+            publish: None,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the local participant publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// The synthetic sources (pattern + tone) instead of the camera and microphone.
+    pub fake_devices: bool,
+    pub video: bool,
+    pub audio: bool,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub video_bitrate_bps: u32,
+}
+
+impl PublishOptions {
+    /// The test pattern at 1280x720 30 fps and the 440 Hz tone.
+    pub fn fake_devices() -> Self {
+        Self {
+            fake_devices: true,
+            video: true,
+            audio: true,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            video_bitrate_bps: 1_500_000,
+        }
+    }
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackKind {
+    Audio,
+    Video,
+}
+
+/// A published track as the room knows it (LiveKit's `TrackInfo`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackPublication {
+    pub sid: String,
+    pub name: String,
+    pub kind: TrackKind,
+    pub source: String,
+    pub muted: bool,
+    pub mime_type: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl TrackPublication {
+    pub(crate) fn from_info(t: &proto::TrackInfo) -> Self {
+        Self {
+            sid: t.sid.clone(),
+            name: t.name.clone(),
+            kind: if t.r#type == proto::TrackType::Video as i32 {
+                TrackKind::Video
+            } else {
+                TrackKind::Audio
+            },
+            source: proto::TrackSource::try_from(t.source)
+                .map(|s| s.as_str_name().to_owned())
+                .unwrap_or_default(),
+            muted: t.muted,
+            mime_type: t.mime_type.clone(),
+            width: t.width,
+            height: t.height,
+        }
+    }
+}
+
+/// Another participant in the room.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteParticipant {
+    pub sid: String,
+    pub identity: String,
+    pub name: String,
+    pub metadata: String,
+    pub attributes: std::collections::HashMap<String, String>,
+    pub tracks: Vec<TrackPublication>,
+}
+
+impl RemoteParticipant {
+    pub(crate) fn from_info(p: &proto::ParticipantInfo) -> Self {
+        Self {
+            sid: p.sid.clone(),
+            identity: p.identity.clone(),
+            name: p.name.clone(),
+            metadata: p.metadata.clone(),
+            attributes: p.attributes.clone(),
+            tracks: p.tracks.iter().map(TrackPublication::from_info).collect(),
+        }
+    }
+}
+
+/// This client in the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalParticipant {
+    pub sid: String,
+    pub identity: String,
+    pub name: String,
+}
+
+/// Whether a data packet came reliably (`_reliable`) or not (`_lossy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    Reliable,
+    Lossy,
+}
+
+/// Everything the UI or CLI is told, in order.
+#[derive(Debug, Clone)]
+pub enum RoomEvent {
+    /// Both peer connections that are in use are up.
+    Connected,
+    ParticipantConnected(RemoteParticipant),
+    ParticipantDisconnected(RemoteParticipant),
+    ParticipantMetadataChanged(RemoteParticipant),
+    TrackPublished {
+        participant_identity: String,
+        publication: TrackPublication,
+    },
+    TrackUnpublished {
+        participant_identity: String,
+        publication: TrackPublication,
+    },
+    TrackMuted {
+        participant_identity: String,
+        track_sid: String,
+    },
+    TrackUnmuted {
+        participant_identity: String,
+        track_sid: String,
+    },
+    /// Media of a remote track started arriving on the subscriber connection.
+    TrackSubscribed {
+        participant_identity: String,
+        publication: TrackPublication,
+    },
+    /// Our own track was accepted by the server.
+    LocalTrackPublished(TrackPublication),
+    /// A remote video frame was decoded. `embedded` is the synthetic pattern's
+    /// (frame counter, capture time in Unix ms) when the picture carries one.
+    VideoFrameReceived {
+        participant_identity: String,
+        track_sid: String,
+        width: u32,
+        height: u32,
+        embedded: Option<(u32, u64)>,
+        frame: Arc<media::VideoFrame>,
+    },
+    DataReceived {
+        participant_identity: String,
+        topic: Option<String>,
+        payload: Vec<u8>,
+        kind: DataKind,
+    },
+    /// A chat message (`lk.chat` text stream, or a legacy ChatMessage packet).
+    ChatMessage {
+        participant_identity: String,
+        text: String,
+    },
+    /// Any other text stream (`lk.transcription` captions, ...).
+    TextStreamReceived {
+        participant_identity: String,
+        topic: String,
+        text: String,
+    },
+    /// Identities speaking now, loudest first, with their level (0..1).
+    ActiveSpeakersChanged(Vec<(String, f32)>),
+    ConnectionQualityChanged {
+        participant_identity: String,
+        quality: String,
+    },
+    /// The session ended; no more events follow.
+    Disconnected {
+        reason: String,
+    },
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+}
+
+/// What was received on one remote track.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrackStats {
+    pub participant: String,
+    pub track_sid: String,
+    pub kind: TrackKind,
+    pub codec: String,
+    /// Video: frames decoded.
+    pub frames: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Video: capture-to-decode time from the embedded timestamps, when frames carry them.
+    pub latency_ms: Option<Percentiles>,
+    /// Video: frames whose embedded counter did not increase (reordering, repeats).
+    pub counter_regressions: u64,
+    /// Audio: samples decoded (48 kHz mono).
+    pub samples: u64,
+    /// Audio: RMS of the last second as a fraction of full scale (0.707: full-scale sine).
+    pub rms: f64,
+    /// Audio: dominant frequency of the last second.
+    pub dominant_hz: Option<f64>,
+}
+
+pub(crate) enum Command {
+    Data {
+        packets: Vec<Vec<u8>>,
+        reliable: bool,
+        done: oneshot::Sender<Result<(), EngineError>>,
+    },
+    Stats(oneshot::Sender<Vec<TrackStats>>),
+    Participants(oneshot::Sender<Vec<RemoteParticipant>>),
+    Disconnect(oneshot::Sender<()>),
+}
+
+/// A joined room. Dropping it ends the session without a Leave; prefer [`Room::disconnect`].
+pub struct Room {
+    name: String,
+    sid: String,
+    local: LocalParticipant,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Room {
+    /// Joins: returns once the server accepted us (JoinResponse); media and data set up in
+    /// the background, reported as [`RoomEvent`]s.
+    pub async fn connect(
+        url: &str,
+        token: &str,
+        options: RoomOptions,
+    ) -> Result<(Room, mpsc::UnboundedReceiver<RoomEvent>), EngineError> {
+        if let Some(p) = &options.publish {
+            if !p.fake_devices && (p.video || p.audio) {
+                return Err(EngineError::NoDevices);
+            }
+        }
+        let (ws, join) =
+            signal::connect(url, token, options.auto_subscribe, options.connect_timeout).await?;
+        let server_addr = session::server_addr(url).await?;
+        let info = join.participant.clone().unwrap_or_default();
+        let room_info = join.room.clone().unwrap_or_default();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let s = session::Session::new(ws, *join, server_addr, options, events_tx).await?;
+        tokio::spawn(s.run(cmd_rx));
+        Ok((
+            Room {
+                name: room_info.name,
+                sid: room_info.sid,
+                local: LocalParticipant {
+                    sid: info.sid,
+                    identity: info.identity,
+                    name: info.name,
+                },
+                commands: cmd_tx,
+            },
+            events_rx,
+        ))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn sid(&self) -> &str {
+        &self.sid
+    }
+
+    pub fn local_participant(&self) -> &LocalParticipant {
+        &self.local
+    }
+
+    /// The other participants now.
+    pub async fn remote_participants(&self) -> Result<Vec<RemoteParticipant>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Participants(tx))
+            .map_err(|_| EngineError::Disconnected)?;
+        rx.await.map_err(|_| EngineError::Disconnected)
+    }
+
+    /// Sends a user packet on `_reliable` (or `_lossy`), to everyone or to `destinations`
+    /// (identities). Waits until the publisher data channel is open.
+    pub async fn publish_data(
+        &self,
+        payload: Vec<u8>,
+        reliable: bool,
+        topic: Option<String>,
+        destinations: Vec<String>,
+    ) -> Result<(), EngineError> {
+        let packets = vec![data::user_packet(reliable, payload, topic, destinations)];
+        self.send_packets(packets, reliable).await
+    }
+
+    /// Sends a text stream on `topic` (for chat, [`CHAT_TOPIC`]).
+    pub async fn send_text(
+        &self,
+        topic: &str,
+        text: &str,
+        destinations: Vec<String>,
+    ) -> Result<(), EngineError> {
+        let id = format!("{:032x}", rand::random::<u128>());
+        let packets = data::text_stream(&id, topic, text, destinations, session::unix_ms() as i64);
+        self.send_packets(packets, true).await
+    }
+
+    /// A chat message to the room, as the Visio web app sends them (`lk.chat`).
+    pub async fn send_chat_message(&self, text: &str) -> Result<(), EngineError> {
+        self.send_text(CHAT_TOPIC, text, vec![]).await
+    }
+
+    async fn send_packets(&self, packets: Vec<Vec<u8>>, reliable: bool) -> Result<(), EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Data {
+                packets,
+                reliable,
+                done: tx,
+            })
+            .map_err(|_| EngineError::Disconnected)?;
+        rx.await.map_err(|_| EngineError::Disconnected)?
+    }
+
+    /// Per remote track figures so far.
+    pub async fn track_stats(&self) -> Result<Vec<TrackStats>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Stats(tx))
+            .map_err(|_| EngineError::Disconnected)?;
+        rx.await.map_err(|_| EngineError::Disconnected)
+    }
+
+    /// Leaves cleanly: LeaveRequest, then the peer connections close.
+    pub async fn disconnect(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Disconnect(tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
+        }
+    }
+}

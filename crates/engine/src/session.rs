@@ -1,0 +1,1159 @@
+//! The session task: one loop owning the signalling socket, both str0m peer connections and
+//! their UDP sockets, the local media pipelines and the remote decoders. I/O and time stay in
+//! [`Session::run`]; everything else reacts to one input at a time.
+
+#![allow(deprecated)] // LiveKit marks fields deprecated that today's servers still send.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use livekit_protocol as proto;
+use livekit_protocol::signal_request::Message as Req;
+use livekit_protocol::signal_response::Message as Resp;
+use media::{AudioSource, OpusDecoder, OpusEncoder, VideoSource, VpxDecoder, VpxEncoder};
+use prost::Message as _;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::channel::{ChannelConfig, ChannelId, Reliability};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::data::{Incoming, StreamAssembler, CHAT_TOPIC};
+use crate::signal::{self, Ws};
+use crate::{
+    Command, DataKind, EngineError, Percentiles, PublishOptions, RemoteParticipant, RoomEvent,
+    RoomOptions, TrackKind, TrackPublication, TrackStats,
+};
+
+pub(crate) fn unix_ms() -> u64 {
+    unix_us() / 1000
+}
+
+fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// The server's address, to pick the local interface that faces it.
+pub(crate) async fn server_addr(url: &str) -> Result<SocketAddr, EngineError> {
+    let u = url::Url::parse(url).map_err(|e| EngineError::InvalidUrl {
+        url: url.into(),
+        reason: e.to_string(),
+    })?;
+    let host = u
+        .host_str()
+        .unwrap_or("localhost")
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let port = u.port_or_known_default().unwrap_or(80);
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| EngineError::Unreachable {
+            url: url.into(),
+            reason: e.to_string(),
+        })?
+        .collect();
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| EngineError::Unreachable {
+            url: url.into(),
+            reason: "the host name has no address".into(),
+        })
+}
+
+/// A UDP socket on the local address that routes to `server`.
+async fn bind_facing(server: SocketAddr) -> Result<UdpSocket, EngineError> {
+    let any: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let probe = UdpSocket::bind(any)
+        .await
+        .map_err(|e| EngineError::Io(format!("binding a UDP socket: {e}")))?;
+    probe
+        .connect(server)
+        .await
+        .map_err(|e| EngineError::Io(format!("no route to {server}: {e}")))?;
+    let ip: IpAddr = probe
+        .local_addr()
+        .map_err(|e| EngineError::Io(e.to_string()))?
+        .ip();
+    UdpSocket::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| EngineError::Io(format!("binding a UDP socket on {ip}: {e}")))
+}
+
+/// One peer connection with its socket.
+struct Peer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    timeout: Instant,
+    pending: Option<SdpPendingOffer>,
+    labels: HashMap<ChannelId, String>,
+    connected: bool,
+}
+
+impl Peer {
+    async fn new(server: SocketAddr, now: Instant) -> Result<Self, EngineError> {
+        let socket = bind_facing(server).await?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| EngineError::Io(e.to_string()))?;
+        let mut rtc = Rtc::builder()
+            .set_stats_interval(Some(Duration::from_secs(1)))
+            .build(now);
+        let cand = Candidate::host(local, "udp")
+            .map_err(|e| EngineError::Io(format!("host candidate {local}: {e}")))?;
+        rtc.add_local_candidate(cand);
+        Ok(Self {
+            rtc,
+            socket,
+            local,
+            timeout: now,
+            pending: None,
+            labels: HashMap::new(),
+            connected: false,
+        })
+    }
+
+    fn input(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        let Ok(contents) = bytes.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        if let Err(e) = self.rtc.handle_input(input) {
+            tracing::debug!("input rejected: {e}");
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pc {
+    Publisher,
+    Subscriber,
+}
+
+/// A track we publish.
+struct LocalTrack {
+    cid: String,
+    kind: MediaKind,
+    info: Option<proto::TrackInfo>,
+    mid: Option<Mid>,
+}
+
+/// A remote track arriving on the subscriber connection.
+struct RemoteTrack {
+    participant_identity: String,
+    track_sid: String,
+    kind: TrackKind,
+    codec: String,
+    video: Option<VpxDecoder>,
+    audio: Option<OpusDecoder>,
+    frames: u64,
+    width: u32,
+    height: u32,
+    last_counter: Option<u32>,
+    counter_regressions: u64,
+    latencies: VecDeque<f64>,
+    samples: u64,
+    recent: VecDeque<i16>,
+    last_pli: Option<Instant>,
+    need_keyframe: bool,
+}
+
+impl RemoteTrack {
+    fn stats(&self) -> TrackStats {
+        let latency_ms = if self.latencies.is_empty() {
+            None
+        } else {
+            let mut v: Vec<f64> = self.latencies.iter().copied().collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+            Some(Percentiles {
+                p50: at(0.5),
+                p95: at(0.95),
+            })
+        };
+        let recent: Vec<i16> = self.recent.iter().copied().collect();
+        TrackStats {
+            participant: self.participant_identity.clone(),
+            track_sid: self.track_sid.clone(),
+            kind: self.kind,
+            codec: self.codec.clone(),
+            frames: self.frames,
+            width: self.width,
+            height: self.height,
+            latency_ms,
+            counter_regressions: self.counter_regressions,
+            samples: self.samples,
+            rms: if recent.is_empty() {
+                0.0
+            } else {
+                media::rms(&recent)
+            },
+            dominant_hz: if recent.len() >= 4800 {
+                media::dominant_hz(&recent, 48_000)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// Synthetic sources and their encoders.
+struct Publishing {
+    opts: PublishOptions,
+    video: Option<(media::SyntheticVideoSource, VpxEncoder)>,
+    audio: Option<(media::ToneSource, OpusEncoder)>,
+    next_video: Instant,
+    next_audio: Instant,
+    audio_samples: u64,
+    started: Instant,
+}
+
+/// Data waiting for its channel to open: packets, reliable, who to tell.
+type QueuedData = (Vec<Vec<u8>>, bool, oneshot::Sender<Result<(), EngineError>>);
+
+pub(crate) struct Session {
+    ws: Ws,
+    publisher: Peer,
+    subscriber: Peer,
+    events: mpsc::UnboundedSender<RoomEvent>,
+    outbox: Vec<Req>,
+    local_sid: String,
+    local_identity: String,
+    participants: HashMap<String, proto::ParticipantInfo>,
+    local_tracks: Vec<LocalTrack>,
+    remote: HashMap<Mid, RemoteTrack>,
+    publishing: Option<Publishing>,
+    publisher_offered: bool,
+    reliable: Option<ChannelId>,
+    lossy: Option<ChannelId>,
+    reliable_open: bool,
+    lossy_open: bool,
+    queued_data: Vec<QueuedData>,
+    assembler: StreamAssembler,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    next_ping: Instant,
+    last_signal: Instant,
+    rtt_ms: i64,
+    connected_sent: bool,
+    ended: Option<String>,
+}
+
+impl Session {
+    pub(crate) async fn new(
+        ws: Ws,
+        join: proto::JoinResponse,
+        server: SocketAddr,
+        options: RoomOptions,
+        events: mpsc::UnboundedSender<RoomEvent>,
+    ) -> Result<Self, EngineError> {
+        let now = Instant::now();
+        let publisher = Peer::new(server, now).await?;
+        let subscriber = Peer::new(server, now).await?;
+        let info = join.participant.clone().unwrap_or_default();
+        let ping_interval = Duration::from_secs(join.ping_interval.clamp(1, 60) as u64);
+        let ping_timeout = Duration::from_secs(join.ping_timeout.clamp(2, 120) as u64);
+        let mut s = Self {
+            ws,
+            publisher,
+            subscriber,
+            events,
+            outbox: vec![],
+            local_sid: info.sid.clone(),
+            local_identity: info.identity.clone(),
+            participants: HashMap::new(),
+            local_tracks: vec![],
+            remote: HashMap::new(),
+            publishing: None,
+            publisher_offered: false,
+            reliable: None,
+            lossy: None,
+            reliable_open: false,
+            lossy_open: false,
+            queued_data: vec![],
+            assembler: StreamAssembler::default(),
+            ping_interval,
+            ping_timeout,
+            next_ping: now,
+            last_signal: now,
+            rtt_ms: 0,
+            connected_sent: false,
+            ended: None,
+        };
+        for p in &join.other_participants {
+            s.participant_update(p.clone());
+        }
+        if let Some(opts) = options.publish.filter(|o| o.video || o.audio) {
+            s.start_publishing(opts, now)?;
+        } else {
+            s.offer_publisher();
+        }
+        Ok(s)
+    }
+
+    fn emit(&self, e: RoomEvent) {
+        let _ = self.events.send(e);
+    }
+
+    fn start_publishing(&mut self, opts: PublishOptions, now: Instant) -> Result<(), EngineError> {
+        let video = if opts.video {
+            let src = media::SyntheticVideoSource::new(opts.width, opts.height, opts.fps);
+            let cfg = media::VpxEncoderConfig::new(
+                media::VpxCodec::Vp8,
+                opts.width,
+                opts.height,
+                opts.video_bitrate_bps,
+                opts.fps,
+            );
+            let enc = VpxEncoder::new(cfg).map_err(|e| EngineError::Media(e.to_string()))?;
+            let cid = format!("TR_visio_video_{:08x}", rand::random::<u32>());
+            self.outbox.push(Req::AddTrack(proto::AddTrackRequest {
+                cid: cid.clone(),
+                name: "camera".into(),
+                r#type: proto::TrackType::Video as i32,
+                source: proto::TrackSource::Camera as i32,
+                width: opts.width,
+                height: opts.height,
+                layers: vec![proto::VideoLayer {
+                    quality: proto::VideoQuality::High as i32,
+                    width: opts.width,
+                    height: opts.height,
+                    bitrate: opts.video_bitrate_bps,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }));
+            self.local_tracks.push(LocalTrack {
+                cid,
+                kind: MediaKind::Video,
+                info: None,
+                mid: None,
+            });
+            Some((src, enc))
+        } else {
+            None
+        };
+        let audio = if opts.audio {
+            let enc = OpusEncoder::new(media::OpusConfig::default())
+                .map_err(|e| EngineError::Media(e.to_string()))?;
+            let cid = format!("TR_visio_audio_{:08x}", rand::random::<u32>());
+            self.outbox.push(Req::AddTrack(proto::AddTrackRequest {
+                cid: cid.clone(),
+                name: "microphone".into(),
+                r#type: proto::TrackType::Audio as i32,
+                source: proto::TrackSource::Microphone as i32,
+                ..Default::default()
+            }));
+            self.local_tracks.push(LocalTrack {
+                cid,
+                kind: MediaKind::Audio,
+                info: None,
+                mid: None,
+            });
+            Some((media::ToneSource::a440(), enc))
+        } else {
+            None
+        };
+        self.publishing = Some(Publishing {
+            opts,
+            video,
+            audio,
+            next_video: now,
+            next_audio: now,
+            audio_samples: 0,
+            started: now,
+        });
+        Ok(())
+    }
+
+    /// The publisher offer: data channels, plus our media once every track is accepted.
+    fn offer_publisher(&mut self) {
+        if self.publisher_offered || self.local_tracks.iter().any(|t| t.info.is_none()) {
+            return;
+        }
+        self.publisher_offered = true;
+        let mut api = self.publisher.rtc.sdp_api();
+        self.reliable = Some(api.add_channel_with_config(ChannelConfig {
+            label: "_reliable".into(),
+            ordered: true,
+            reliability: Reliability::Reliable,
+            ..Default::default()
+        }));
+        self.lossy = Some(api.add_channel_with_config(ChannelConfig {
+            label: "_lossy".into(),
+            ordered: false,
+            reliability: Reliability::MaxRetransmits { retransmits: 0 },
+            ..Default::default()
+        }));
+        for t in &mut self.local_tracks {
+            let mid = api.add_media(
+                t.kind,
+                Direction::SendOnly,
+                Some(self.local_sid.clone()),
+                Some(t.cid.clone()),
+                None,
+            );
+            t.mid = Some(mid);
+        }
+        if let Some((offer, pending)) = api.apply() {
+            self.publisher.pending = Some(pending);
+            self.outbox.push(Req::Offer(proto::SessionDescription {
+                r#type: "offer".into(),
+                sdp: offer.to_sdp_string(),
+                ..Default::default()
+            }));
+        }
+    }
+
+    // ---- signalling ----------------------------------------------------------------------
+
+    fn signal(&mut self, msg: Resp) {
+        match msg {
+            Resp::Offer(sd) => {
+                let answer = SdpOffer::from_sdp_string(&sd.sdp)
+                    .map_err(|e| e.to_string())
+                    .and_then(|o| {
+                        self.subscriber
+                            .rtc
+                            .sdp_api()
+                            .accept_offer(o)
+                            .map_err(|e| e.to_string())
+                    });
+                match answer {
+                    Ok(a) => self.outbox.push(Req::Answer(proto::SessionDescription {
+                        r#type: "answer".into(),
+                        sdp: a.to_sdp_string(),
+                        id: sd.id,
+                        ..Default::default()
+                    })),
+                    Err(e) => tracing::warn!("cannot answer the subscriber offer: {e}"),
+                }
+            }
+            Resp::Answer(sd) => {
+                let Some(pending) = self.publisher.pending.take() else {
+                    tracing::debug!("publisher answer without an offer");
+                    return;
+                };
+                let res = SdpAnswer::from_sdp_string(&sd.sdp)
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| {
+                        self.publisher
+                            .rtc
+                            .sdp_api()
+                            .accept_answer(pending, a)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(e) = res {
+                    tracing::warn!("bad publisher answer: {e}");
+                }
+            }
+            Resp::Trickle(t) => {
+                // The room server (and LiveKit) put their candidates in the SDP as well.
+                tracing::trace!(candidate = %t.candidate_init, "trickle ignored");
+            }
+            Resp::Update(u) => {
+                for p in u.participants {
+                    self.participant_update(p);
+                }
+            }
+            Resp::TrackPublished(tp) => {
+                let Some(info) = tp.track else {
+                    return;
+                };
+                if let Some(t) = self.local_tracks.iter_mut().find(|t| t.cid == tp.cid) {
+                    t.info = Some(info.clone());
+                    self.emit(RoomEvent::LocalTrackPublished(TrackPublication::from_info(
+                        &info,
+                    )));
+                }
+                self.offer_publisher();
+            }
+            Resp::SpeakersChanged(s) => {
+                let list = s
+                    .speakers
+                    .iter()
+                    .filter(|sp| sp.active)
+                    .map(|sp| (self.identity_of(&sp.sid), sp.level))
+                    .collect();
+                self.emit(RoomEvent::ActiveSpeakersChanged(list));
+            }
+            Resp::ConnectionQuality(q) => {
+                for u in q.updates {
+                    let quality = proto::ConnectionQuality::try_from(u.quality)
+                        .map(|q| q.as_str_name().to_owned())
+                        .unwrap_or_default();
+                    self.emit(RoomEvent::ConnectionQualityChanged {
+                        participant_identity: self.identity_of(&u.participant_sid),
+                        quality,
+                    });
+                }
+            }
+            Resp::Leave(l) => {
+                self.ended = Some(format!(
+                    "the server asked us to leave ({})",
+                    signal::reason_name(l.reason)
+                ));
+            }
+            Resp::PongResp(p) => {
+                self.rtt_ms = unix_ms() as i64 - p.last_ping_timestamp;
+            }
+            Resp::Mute(m) => tracing::debug!(?m, "server mute request (local mute not wired)"),
+            _ => {}
+        }
+    }
+
+    fn identity_of(&self, sid: &str) -> String {
+        if sid == self.local_sid {
+            return self.local_identity.clone();
+        }
+        self.participants
+            .get(sid)
+            .map(|p| p.identity.clone())
+            .unwrap_or_else(|| sid.to_owned())
+    }
+
+    fn participant_update(&mut self, p: proto::ParticipantInfo) {
+        if p.sid == self.local_sid || p.identity == self.local_identity {
+            return;
+        }
+        let gone = p.state == proto::participant_info::State::Disconnected as i32;
+        let old = self.participants.remove(&p.sid);
+        if gone {
+            if let Some(old) = old {
+                for t in &old.tracks {
+                    self.emit(RoomEvent::TrackUnpublished {
+                        participant_identity: old.identity.clone(),
+                        publication: TrackPublication::from_info(t),
+                    });
+                }
+                self.emit(RoomEvent::ParticipantDisconnected(
+                    RemoteParticipant::from_info(&old),
+                ));
+            }
+            return;
+        }
+        match &old {
+            None => {
+                // Same identity, new session: the old one is gone.
+                let replaced: Vec<String> = self
+                    .participants
+                    .values()
+                    .filter(|o| o.identity == p.identity)
+                    .map(|o| o.sid.clone())
+                    .collect();
+                for sid in replaced {
+                    if let Some(o) = self.participants.remove(&sid) {
+                        self.emit(RoomEvent::ParticipantDisconnected(
+                            RemoteParticipant::from_info(&o),
+                        ));
+                    }
+                }
+                self.emit(RoomEvent::ParticipantConnected(
+                    RemoteParticipant::from_info(&p),
+                ));
+                for t in &p.tracks {
+                    self.emit(RoomEvent::TrackPublished {
+                        participant_identity: p.identity.clone(),
+                        publication: TrackPublication::from_info(t),
+                    });
+                }
+            }
+            Some(old) => {
+                for t in &p.tracks {
+                    match old.tracks.iter().find(|o| o.sid == t.sid) {
+                        None => self.emit(RoomEvent::TrackPublished {
+                            participant_identity: p.identity.clone(),
+                            publication: TrackPublication::from_info(t),
+                        }),
+                        Some(o) if o.muted != t.muted => {
+                            let (participant_identity, track_sid) =
+                                (p.identity.clone(), t.sid.clone());
+                            self.emit(if t.muted {
+                                RoomEvent::TrackMuted {
+                                    participant_identity,
+                                    track_sid,
+                                }
+                            } else {
+                                RoomEvent::TrackUnmuted {
+                                    participant_identity,
+                                    track_sid,
+                                }
+                            })
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for o in &old.tracks {
+                    if !p.tracks.iter().any(|t| t.sid == o.sid) {
+                        self.emit(RoomEvent::TrackUnpublished {
+                            participant_identity: p.identity.clone(),
+                            publication: TrackPublication::from_info(o),
+                        });
+                    }
+                }
+                if old.metadata != p.metadata
+                    || old.name != p.name
+                    || old.attributes != p.attributes
+                {
+                    self.emit(RoomEvent::ParticipantMetadataChanged(
+                        RemoteParticipant::from_info(&p),
+                    ));
+                }
+            }
+        }
+        self.participants.insert(p.sid.clone(), p);
+    }
+
+    // ---- peer connections ----------------------------------------------------------------
+
+    fn peer(&mut self, pc: Pc) -> &mut Peer {
+        match pc {
+            Pc::Publisher => &mut self.publisher,
+            Pc::Subscriber => &mut self.subscriber,
+        }
+    }
+
+    /// Polls one peer connection until it only has a timeout to give.
+    fn poll(&mut self, pc: Pc) {
+        loop {
+            let out = match self.peer(pc).rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(?pc, "peer connection failed: {e}");
+                    self.ended = Some(format!("{pc:?} peer connection failed: {e}"));
+                    return;
+                }
+            };
+            match out {
+                Output::Timeout(t) => {
+                    self.peer(pc).timeout = t;
+                    return;
+                }
+                Output::Transmit(t) => {
+                    let _ = self.peer(pc).socket.try_send_to(&t.contents, t.destination);
+                }
+                Output::Event(ev) => self.rtc_event(pc, ev),
+            }
+        }
+    }
+
+    fn rtc_event(&mut self, pc: Pc, ev: Event) {
+        match ev {
+            Event::Connected => {
+                self.peer(pc).connected = true;
+                let need_pub = self.publisher_offered;
+                if !self.connected_sent
+                    && self.subscriber.connected
+                    && (!need_pub || self.publisher.connected)
+                {
+                    self.connected_sent = true;
+                    self.emit(RoomEvent::Connected);
+                }
+            }
+            Event::IceConnectionStateChange(s) => {
+                tracing::debug!(?pc, ?s, "ICE state");
+                if s == str0m::IceConnectionState::Disconnected {
+                    self.peer(pc).connected = false;
+                }
+            }
+            Event::MediaAdded(m) if pc == Pc::Subscriber => self.remote_added(m.mid, m.kind),
+            Event::MediaData(d) if pc == Pc::Subscriber => self.remote_media(d),
+            Event::KeyframeRequest(r) if pc == Pc::Publisher => {
+                if let Some(p) = &mut self.publishing {
+                    if let Some((_, enc)) = &mut p.video {
+                        tracing::debug!(kind = ?r.kind, "keyframe requested");
+                        enc.request_keyframe();
+                    }
+                }
+            }
+            Event::ChannelOpen(id, label) => {
+                if pc == Pc::Publisher {
+                    if Some(id) == self.reliable {
+                        self.reliable_open = true;
+                    }
+                    if Some(id) == self.lossy {
+                        self.lossy_open = true;
+                    }
+                }
+                self.peer(pc).labels.insert(id, label);
+                self.flush_data();
+            }
+            Event::ChannelClose(id) if pc == Pc::Publisher => {
+                if Some(id) == self.reliable {
+                    self.reliable_open = false;
+                }
+                if Some(id) == self.lossy {
+                    self.lossy_open = false;
+                }
+            }
+            Event::ChannelData(cd) => {
+                let kind = match self.peer(pc).labels.get(&cd.id).map(String::as_str) {
+                    Some("_lossy") => DataKind::Lossy,
+                    _ => DataKind::Reliable,
+                };
+                match self.assembler.push(&cd.data) {
+                    Some(Incoming::User {
+                        from_identity,
+                        topic,
+                        payload,
+                    }) => self.emit(RoomEvent::DataReceived {
+                        participant_identity: from_identity,
+                        topic,
+                        payload,
+                        kind,
+                    }),
+                    Some(Incoming::Text {
+                        from_identity,
+                        topic,
+                        text,
+                    }) => self.emit(if topic == CHAT_TOPIC {
+                        RoomEvent::ChatMessage {
+                            participant_identity: from_identity,
+                            text,
+                        }
+                    } else {
+                        RoomEvent::TextStreamReceived {
+                            participant_identity: from_identity,
+                            topic,
+                            text,
+                        }
+                    }),
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn remote_added(&mut self, mid: Mid, kind: MediaKind) {
+        let Some(m) = self.subscriber.rtc.media(mid) else {
+            return;
+        };
+        if !m.direction().is_receiving() {
+            return;
+        }
+        // LiveKit names a subscribed track with the msid stream id "PA_xxx|TR_yyy".
+        let stream = m.stream_id().to_owned();
+        let mut parts = stream.split('|');
+        let (Some(pa), Some(tr), None) = (parts.next(), parts.next(), parts.next()) else {
+            tracing::debug!(%stream, "remote media without a LiveKit stream id");
+            return;
+        };
+        let track_sid = if tr.starts_with("TR") {
+            tr.to_owned()
+        } else {
+            m.track_id().to_owned()
+        };
+        let participant = self.participants.get(pa);
+        let identity = participant
+            .map(|p| p.identity.clone())
+            .unwrap_or_else(|| pa.to_owned());
+        let info = participant
+            .and_then(|p| p.tracks.iter().find(|t| t.sid == track_sid))
+            .cloned()
+            .unwrap_or_else(|| proto::TrackInfo {
+                sid: track_sid.clone(),
+                r#type: if kind == MediaKind::Video {
+                    proto::TrackType::Video as i32
+                } else {
+                    proto::TrackType::Audio as i32
+                },
+                ..Default::default()
+            });
+        self.remote.insert(
+            mid,
+            RemoteTrack {
+                participant_identity: identity.clone(),
+                track_sid,
+                kind: if kind == MediaKind::Video {
+                    TrackKind::Video
+                } else {
+                    TrackKind::Audio
+                },
+                codec: String::new(),
+                video: None,
+                audio: None,
+                frames: 0,
+                width: 0,
+                height: 0,
+                last_counter: None,
+                counter_regressions: 0,
+                latencies: VecDeque::new(),
+                samples: 0,
+                recent: VecDeque::new(),
+                last_pli: None,
+                need_keyframe: false,
+            },
+        );
+        self.emit(RoomEvent::TrackSubscribed {
+            participant_identity: identity,
+            publication: TrackPublication::from_info(&info),
+        });
+    }
+
+    fn remote_media(&mut self, d: str0m::media::MediaData) {
+        let mid = d.mid;
+        let codec = d.params.spec().codec;
+        let mut want_pli = false;
+        let mut event = None;
+        if let Some(t) = self.remote.get_mut(&mid) {
+            match codec {
+                Codec::Vp8 | Codec::Vp9 => {
+                    let vc = if codec == Codec::Vp8 {
+                        media::VpxCodec::Vp8
+                    } else {
+                        media::VpxCodec::Vp9
+                    };
+                    if t.video.as_ref().map(|v| v.codec()) != Some(vc) {
+                        t.video = VpxDecoder::new(vc).ok();
+                        t.codec = if codec == Codec::Vp8 { "vp8" } else { "vp9" }.into();
+                    }
+                    if !d.contiguous {
+                        t.need_keyframe = true;
+                    }
+                    let Some(dec) = &mut t.video else { return };
+                    match dec.decode(&d.data, unix_us()) {
+                        Ok(Some(frame)) => {
+                            t.need_keyframe = false;
+                            t.frames += 1;
+                            t.width = frame.width();
+                            t.height = frame.height();
+                            let embedded = media::read_embedded(&frame);
+                            if let Some((counter, ts_ms)) = embedded {
+                                if t.last_counter.is_some_and(|c| counter <= c) {
+                                    t.counter_regressions += 1;
+                                }
+                                t.last_counter = Some(counter);
+                                let lat = unix_ms() as f64 - ts_ms as f64;
+                                if t.latencies.len() >= 10_000 {
+                                    t.latencies.pop_front();
+                                }
+                                t.latencies.push_back(lat);
+                            }
+                            event = Some(RoomEvent::VideoFrameReceived {
+                                participant_identity: t.participant_identity.clone(),
+                                track_sid: t.track_sid.clone(),
+                                width: t.width,
+                                height: t.height,
+                                embedded,
+                                frame: Arc::new(frame),
+                            });
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::debug!(track = %t.track_sid, "decode failed: {e}");
+                            t.need_keyframe = true;
+                        }
+                    }
+                    let now = Instant::now();
+                    if t.need_keyframe
+                        && t.last_pli
+                            .is_none_or(|at| now.duration_since(at) > Duration::from_millis(300))
+                    {
+                        t.last_pli = Some(now);
+                        want_pli = true;
+                    }
+                }
+                Codec::Opus => {
+                    if t.audio.is_none() {
+                        t.audio = OpusDecoder::new().ok();
+                        t.codec = "opus".into();
+                    }
+                    let Some(dec) = &mut t.audio else { return };
+                    if let Ok(pcm) = dec.decode(&d.data) {
+                        t.samples += pcm.len() as u64;
+                        t.recent.extend(pcm);
+                        while t.recent.len() > 48_000 {
+                            t.recent.pop_front();
+                        }
+                    }
+                }
+                other => {
+                    if t.codec.is_empty() {
+                        t.codec = other.to_string().to_lowercase();
+                        tracing::warn!(%other, "no decoder for this codec yet");
+                    }
+                }
+            }
+        }
+        if let Some(e) = event {
+            self.emit(e);
+        }
+        if want_pli {
+            if let Some(mut w) = self.subscriber.rtc.writer(mid) {
+                let _ = w.request_keyframe(d.rid, KeyframeRequestKind::Pli);
+            }
+        }
+    }
+
+    // ---- data ----------------------------------------------------------------------------
+
+    fn flush_data(&mut self) {
+        let queued = std::mem::take(&mut self.queued_data);
+        for (packets, reliable, done) in queued {
+            self.send_data(packets, reliable, done);
+        }
+    }
+
+    fn send_data(
+        &mut self,
+        packets: Vec<Vec<u8>>,
+        reliable: bool,
+        done: oneshot::Sender<Result<(), EngineError>>,
+    ) {
+        let (id, open) = if reliable {
+            (self.reliable, self.reliable_open)
+        } else {
+            (self.lossy, self.lossy_open)
+        };
+        let Some(id) = id.filter(|_| open) else {
+            self.queued_data.push((packets, reliable, done));
+            return;
+        };
+        let Some(mut ch) = self.publisher.rtc.channel(id) else {
+            self.queued_data.push((packets, reliable, done));
+            return;
+        };
+        for p in &packets {
+            if let Err(e) = ch.write(true, p) {
+                let _ = done.send(Err(EngineError::Io(format!("data channel: {e}"))));
+                return;
+            }
+        }
+        let _ = done.send(Ok(()));
+    }
+
+    // ---- local media ---------------------------------------------------------------------
+
+    fn local_mid(&self, kind: MediaKind) -> Option<Mid> {
+        self.local_tracks
+            .iter()
+            .find(|t| t.kind == kind)
+            .and_then(|t| t.mid)
+    }
+
+    fn next_media_deadline(&self) -> Option<Instant> {
+        let p = self.publishing.as_ref()?;
+        if !self.publisher.connected {
+            return None;
+        }
+        let v = p.video.as_ref().map(|_| p.next_video);
+        let a = p.audio.as_ref().map(|_| p.next_audio);
+        match (v, a) {
+            (Some(v), Some(a)) => Some(v.min(a)),
+            (v, a) => v.or(a),
+        }
+    }
+
+    fn produce_media(&mut self, now: Instant) {
+        if !self.publisher.connected {
+            return;
+        }
+        let vmid = self.local_mid(MediaKind::Video);
+        let amid = self.local_mid(MediaKind::Audio);
+        let Some(p) = &mut self.publishing else {
+            return;
+        };
+        if let (Some((src, enc)), Some(mid)) = (&mut p.video, vmid) {
+            if now >= p.next_video {
+                let step = Duration::from_micros(1_000_000 / u64::from(p.opts.fps.max(1)));
+                p.next_video += step;
+                if p.next_video < now {
+                    p.next_video = now + step; // fell behind: skip rather than burst
+                }
+                if let Ok(Some(frame)) = src.next_frame(unix_us()) {
+                    match enc.encode(&frame) {
+                        Ok(Some(packet)) => {
+                            let rtp = now.duration_since(p.started).as_micros() as u64 * 9 / 100;
+                            if let Some(w) = self.publisher.rtc.writer(mid) {
+                                let pt = w
+                                    .payload_params()
+                                    .find(|pp| pp.spec().codec == Codec::Vp8)
+                                    .map(|pp| pp.pt());
+                                if let Some(pt) = pt {
+                                    let t = MediaTime::new(rtp, Frequency::NINETY_KHZ);
+                                    if let Err(e) = w.write(pt, now, t, packet.data) {
+                                        tracing::debug!("video write failed: {e}");
+                                    }
+                                }
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!("encoding failed: {e}"),
+                    }
+                }
+            }
+        }
+        if let (Some((src, enc)), Some(mid)) = (&mut p.audio, amid) {
+            // Catch up whole 20 ms frames so audio stays continuous even after a late wake.
+            let mut n = 0;
+            while now >= p.next_audio && n < 10 {
+                n += 1;
+                p.next_audio += Duration::from_millis(20);
+                let Ok(Some(frame)) = src.next_frame(unix_us()) else {
+                    break;
+                };
+                let Ok(bytes) = enc.encode(&frame.samples) else {
+                    continue;
+                };
+                let t = MediaTime::new(p.audio_samples, Frequency::FORTY_EIGHT_KHZ);
+                p.audio_samples += frame.samples.len() as u64;
+                if let Some(w) = self.publisher.rtc.writer(mid) {
+                    let pt = w
+                        .payload_params()
+                        .find(|pp| pp.spec().codec == Codec::Opus)
+                        .map(|pp| pp.pt());
+                    if let Some(pt) = pt {
+                        let _ = w.write(pt, now, t, bytes);
+                    }
+                }
+            }
+            if now >= p.next_audio {
+                p.next_audio = now + Duration::from_millis(20);
+            }
+        }
+    }
+
+    // ---- the loop ------------------------------------------------------------------------
+
+    async fn flush_outbox(&mut self) -> bool {
+        for msg in std::mem::take(&mut self.outbox) {
+            if let Err(e) = signal::send(&mut self.ws, msg).await {
+                self.ended
+                    .get_or_insert(format!("signalling connection lost: {e}"));
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut pub_buf = vec![0u8; 2000];
+        let mut sub_buf = vec![0u8; 2000];
+        let mut commands_open = true;
+        loop {
+            let now = Instant::now();
+            if now >= self.next_ping {
+                self.next_ping = now + self.ping_interval;
+                self.outbox.push(Req::PingReq(proto::Ping {
+                    timestamp: unix_ms() as i64,
+                    rtt: self.rtt_ms,
+                }));
+            }
+            if now.duration_since(self.last_signal) > self.ping_timeout {
+                self.ended.get_or_insert("ping timeout".into());
+            }
+            self.produce_media(now);
+            for pc in [Pc::Publisher, Pc::Subscriber] {
+                if self.peer(pc).timeout <= now {
+                    let _ = self.peer(pc).rtc.handle_input(Input::Timeout(now));
+                }
+                self.poll(pc);
+            }
+            self.flush_outbox().await;
+            if self.ended.is_some() {
+                break;
+            }
+            let mut deadline = self
+                .publisher
+                .timeout
+                .min(self.subscriber.timeout)
+                .min(self.next_ping);
+            if let Some(m) = self.next_media_deadline() {
+                deadline = deadline.min(m);
+            }
+            let deadline = deadline.max(now);
+            tokio::select! {
+                msg = self.ws.next() => {
+                    self.last_signal = Instant::now();
+                    match msg {
+                        Some(Ok(Message::Binary(b))) => match proto::SignalResponse::decode(b.as_ref()) {
+                            Ok(proto::SignalResponse { message: Some(m) }) => self.signal(m),
+                            Ok(_) => {}
+                            Err(e) => tracing::debug!("undecodable signal message: {e}"),
+                        },
+                        Some(Ok(Message::Close(_))) | None => {
+                            self.ended.get_or_insert("the server closed the signalling connection".into());
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            self.ended.get_or_insert(format!("signalling connection lost: {e}"));
+                        }
+                    }
+                }
+                r = self.publisher.socket.recv_from(&mut pub_buf) => {
+                    if let Ok((n, from)) = r {
+                        self.publisher.input(Instant::now(), from, &pub_buf[..n]);
+                    }
+                }
+                r = self.subscriber.socket.recv_from(&mut sub_buf) => {
+                    if let Ok((n, from)) = r {
+                        self.subscriber.input(Instant::now(), from, &sub_buf[..n]);
+                    }
+                }
+                cmd = commands.recv(), if commands_open => match cmd {
+                    None => {
+                        commands_open = false;
+                        self.leave().await;
+                    }
+                    Some(Command::Data { packets, reliable, done }) => self.send_data(packets, reliable, done),
+                    Some(Command::Stats(tx)) => {
+                        let mut v: Vec<TrackStats> = self.remote.values().map(RemoteTrack::stats).collect();
+                        v.sort_by(|a, b| (&a.participant, a.kind as u8).cmp(&(&b.participant, b.kind as u8)));
+                        let _ = tx.send(v);
+                    }
+                    Some(Command::Participants(tx)) => {
+                        let _ = tx.send(self.participants.values().map(RemoteParticipant::from_info).collect());
+                    }
+                    Some(Command::Disconnect(tx)) => {
+                        self.leave().await;
+                        let _ = tx.send(());
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        }
+        let reason = self.ended.take().unwrap_or_default();
+        self.publisher.rtc.disconnect();
+        self.subscriber.rtc.disconnect();
+        for (_, _, done) in self.queued_data.drain(..) {
+            let _ = done.send(Err(EngineError::Disconnected));
+        }
+        self.emit(RoomEvent::Disconnected { reason });
+    }
+
+    async fn leave(&mut self) {
+        self.outbox.push(Req::Leave(proto::LeaveRequest {
+            can_reconnect: false,
+            reason: proto::DisconnectReason::ClientInitiated as i32,
+            action: proto::leave_request::Action::Disconnect as i32,
+            ..Default::default()
+        }));
+        self.flush_outbox().await;
+        let _ = self.ws.close(None).await;
+        self.ended.get_or_insert("left the room".into());
+    }
+}

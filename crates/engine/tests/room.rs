@@ -1,0 +1,304 @@
+//! The engine against the in-process room server: two engine clients exchanging media, data
+//! and chat; and the ways a join can fail.
+
+use std::time::{Duration, Instant};
+
+use engine::{EngineError, PublishOptions, Room, RoomEvent, RoomOptions, TrackKind};
+use livekit_token::{AccessToken, VideoGrants};
+use room_server::{RoomServer, ServerConfig};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn token(secret: &str, room: &str, identity: &str) -> String {
+    AccessToken::with_api_key("devkey", secret)
+        .with_identity(identity)
+        .with_grants(VideoGrants {
+            room_join: true,
+            room: room.into(),
+            ..Default::default()
+        })
+        .to_jwt()
+        .expect("token")
+}
+
+/// Waits for an event `f` accepts, passing others to `seen`.
+async fn wait_for<T>(
+    events: &mut UnboundedReceiver<RoomEvent>,
+    within: Duration,
+    mut f: impl FnMut(&RoomEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let e = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the event in time")
+            .expect("the event stream open");
+        if let Some(t) = f(&e) {
+            return t;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_media_data_chat_and_leave() {
+    let server = RoomServer::start(ServerConfig::ephemeral())
+        .await
+        .expect("server");
+    let url = server.url();
+
+    let t0 = Instant::now();
+    let (b, mut b_events) =
+        Room::connect(&url, &token("secret", "r", "bob"), RoomOptions::default())
+            .await
+            .expect("bob joins");
+    let publish = PublishOptions {
+        width: 640,
+        height: 360,
+        video_bitrate_bps: 800_000,
+        ..PublishOptions::fake_devices()
+    };
+    let (a, mut a_events) = Room::connect(
+        &url,
+        &token("secret", "r", "alice"),
+        RoomOptions {
+            publish: Some(publish),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("alice joins");
+    assert_eq!(a.local_participant().identity, "alice");
+
+    // Bob sees Alice, her tracks, then decoded frames carrying her counters in order.
+    wait_for(&mut b_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::ParticipantConnected(p) if p.identity == "alice" => Some(()),
+        _ => None,
+    })
+    .await;
+    let mut counters = vec![];
+    let mut first_frame_ms = None;
+    let mut sizes = vec![];
+    wait_for(&mut b_events, Duration::from_secs(15), |e| {
+        if let RoomEvent::VideoFrameReceived {
+            participant_identity,
+            embedded,
+            width,
+            height,
+            ..
+        } = e
+        {
+            assert_eq!(participant_identity, "alice");
+            first_frame_ms.get_or_insert(t0.elapsed().as_millis());
+            sizes.push((*width, *height));
+            if let Some((c, _)) = embedded {
+                counters.push(*c);
+            }
+        }
+        (counters.len() >= 60).then_some(())
+    })
+    .await;
+    assert!(
+        counters.windows(2).all(|w| w[0] < w[1]),
+        "counters increase: {counters:?}"
+    );
+    assert!(sizes.iter().all(|s| *s == (640, 360)), "{sizes:?}");
+
+    // Audio: a second of the tone at least.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let stats = b.track_stats().await.expect("stats");
+    eprintln!("first frame after {first_frame_ms:?} ms; stats {stats:#?}");
+    let video = stats
+        .iter()
+        .find(|t| t.kind == TrackKind::Video)
+        .expect("a video track");
+    assert_eq!(video.codec, "vp8");
+    assert_eq!(video.participant, "alice");
+    assert!(video.frames >= 60);
+    assert_eq!(video.counter_regressions, 0);
+    let latency = video.latency_ms.expect("latency from embedded timestamps");
+    assert!(latency.p50 >= 0.0 && latency.p50 < 500.0, "{latency:?}");
+    let audio = stats
+        .iter()
+        .find(|t| t.kind == TrackKind::Audio)
+        .expect("an audio track");
+    assert_eq!(audio.codec, "opus");
+    assert!(audio.samples > 48_000, "{audio:?}");
+    let hz = audio.dominant_hz.expect("a tone");
+    assert!((hz - 440.0).abs() < 10.0, "dominant {hz} Hz");
+    assert!(audio.rms > 0.05, "{audio:?}");
+
+    // Data and chat, Alice to Bob.
+    a.publish_data(b"ping-42".to_vec(), true, Some("test".into()), vec![])
+        .await
+        .expect("data sent");
+    a.send_chat_message("Bonjour à tous")
+        .await
+        .expect("chat sent");
+    wait_for(&mut b_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::DataReceived {
+            participant_identity,
+            topic,
+            payload,
+            ..
+        } => {
+            assert_eq!(participant_identity, "alice");
+            assert_eq!(topic.as_deref(), Some("test"));
+            assert_eq!(payload, b"ping-42");
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    wait_for(&mut b_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::ChatMessage {
+            participant_identity,
+            text,
+        } => {
+            assert_eq!(participant_identity, "alice");
+            assert_eq!(text, "Bonjour à tous");
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+
+    // Bob to Alice as well, unreliable this time.
+    b.publish_data(b"pong".to_vec(), false, None, vec!["alice".into()])
+        .await
+        .expect("data sent");
+    wait_for(&mut a_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::DataReceived { payload, .. } if payload == b"pong" => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Alice leaves: Bob is told.
+    a.disconnect().await;
+    wait_for(&mut b_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::ParticipantDisconnected(p) if p.identity == "alice" => Some(()),
+        _ => None,
+    })
+    .await;
+    wait_for(&mut a_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::Disconnected { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    b.disconnect().await;
+}
+
+#[tokio::test]
+async fn unreachable_url_is_named() {
+    // A port nothing listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = free.local_addr().expect("addr");
+    drop(free);
+    let err = Room::connect(
+        &format!("ws://{addr}"),
+        &token("secret", "r", "x"),
+        RoomOptions::default(),
+    )
+    .await
+    .err()
+    .expect("an error");
+    assert!(matches!(err, EngineError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot reach"), "{err}");
+
+    let err = Room::connect("not a url", "t", RoomOptions::default())
+        .await
+        .err()
+        .expect("an error");
+    assert!(matches!(err, EngineError::InvalidUrl { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn wrong_token_says_401_and_why() {
+    let server = RoomServer::start(ServerConfig::ephemeral())
+        .await
+        .expect("server");
+    let err = Room::connect(
+        &server.url(),
+        &token("not-the-secret", "r", "x"),
+        RoomOptions::default(),
+    )
+    .await
+    .err()
+    .expect("an error");
+    let text = err.to_string();
+    assert!(
+        matches!(err, EngineError::Unauthorized { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("401") && text.contains("invalid token"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn server_answering_garbage() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // 1: not HTTP at all.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"\x00\x01garbage garbage\r\n\r\n").await;
+        }
+    });
+    let err = Room::connect(&format!("ws://{addr}"), "t", RoomOptions::default())
+        .await
+        .err()
+        .expect("an error");
+    assert!(matches!(err, EngineError::Protocol(_)), "{err:?}");
+
+    // 2: an HTTP server that is not LiveKit.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+                .await;
+        }
+    });
+    let err = Room::connect(&format!("ws://{addr}"), "t", RoomOptions::default())
+        .await
+        .err()
+        .expect("an error");
+    assert!(
+        matches!(err, EngineError::Http { status: 200, .. }),
+        "{err:?}"
+    );
+
+    // 3: a server that accepts and then stays silent.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut keep = vec![];
+        while let Ok((s, _)) = l.accept().await {
+            keep.push(s);
+        }
+    });
+    let err = Room::connect(
+        &format!("ws://{addr}"),
+        "t",
+        RoomOptions {
+            connect_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+    )
+    .await
+    .err()
+    .expect("an error");
+    assert!(matches!(err, EngineError::Timeout { .. }), "{err:?}");
+}
