@@ -10,7 +10,7 @@ VISIO_RELEASE := $(CARGO_TARGET_DIR)/release/visio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_ROOM ?= vis-iode-mos
 
-APT_PACKAGES := build-essential pkg-config cmake libvpx-dev python3 python3-venv python3-pip curl ca-certificates chromium
+APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev espeak-ng python3 python3-venv python3-pip curl ca-certificates chromium
 
 .PHONY: run test deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz
 

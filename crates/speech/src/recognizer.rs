@@ -1,0 +1,126 @@
+//! Speech recognition with whisper.cpp (through `whisper-rs`), on the CPU, bounded to the
+//! threads the caller allows.
+
+use std::path::Path;
+
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecognizerError {
+    #[error(
+        "the model {path} could not be loaded ({reason}); check it with `visio models verify`"
+    )]
+    Model { path: String, reason: String },
+    #[error(
+        "language {0:?} is not supported (use a Whisper language code such as \"fr\" or \"en\")"
+    )]
+    Language(String),
+    #[error("this English-only model cannot transcribe {0:?}; install a multilingual model")]
+    EnglishOnly(String),
+    #[error("recognition failed: {0}")]
+    Whisper(String),
+}
+
+/// One recognised stretch of speech; times in milliseconds from the start of the audio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub text: String,
+}
+
+pub struct Recognizer {
+    ctx: WhisperContext,
+    multilingual: bool,
+    threads: usize,
+}
+
+impl Recognizer {
+    /// Loads a whisper.cpp model file.
+    pub fn load(model: &Path, threads: usize) -> Result<Self, RecognizerError> {
+        whisper_rs::install_logging_hooks();
+        let fail = |reason: String| RecognizerError::Model {
+            path: model.display().to_string(),
+            reason,
+        };
+        if !model.is_file() {
+            return Err(fail("no such file".into()));
+        }
+        let ctx = WhisperContext::new_with_params(model, WhisperContextParameters::default())
+            .map_err(|e| fail(e.to_string()))?;
+        let multilingual = ctx.is_multilingual();
+        Ok(Self {
+            ctx,
+            multilingual,
+            threads: threads.max(1),
+        })
+    }
+
+    /// Transcribes 16 kHz mono audio. `language`: a Whisper code, or `None` to detect it
+    /// (English-only models always use English).
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        language: Option<&str>,
+    ) -> Result<Vec<Segment>, RecognizerError> {
+        let lang = match language {
+            Some(l) => {
+                if whisper_rs::get_lang_id(l).is_none() {
+                    return Err(RecognizerError::Language(l.to_owned()));
+                }
+                if !self.multilingual && l != "en" {
+                    return Err(RecognizerError::EnglishOnly(l.to_owned()));
+                }
+                Some(l)
+            }
+            None if self.multilingual => None,
+            None => Some("en"),
+        };
+        let mut state = self
+            .ctx
+            .create_state()
+            .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.threads as i32);
+        params.set_language(lang);
+        params.set_detect_language(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        // Whisper needs at least one second; pad short clips with silence.
+        let mut padded;
+        let audio = if samples.len() < 16_000 {
+            padded = samples.to_vec();
+            padded.resize(16_100, 0.0);
+            &padded[..]
+        } else {
+            samples
+        };
+        state
+            .full(params, audio)
+            .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+        let mut out = vec![];
+        for i in 0..state.full_n_segments() {
+            let Some(seg) = state.get_segment(i) else {
+                continue;
+            };
+            let text = seg
+                .to_str_lossy()
+                .map_err(|e| RecognizerError::Whisper(e.to_string()))?
+                .trim()
+                .to_owned();
+            if text.is_empty() {
+                continue;
+            }
+            // whisper.cpp timestamps are in 10 ms units.
+            out.push(Segment {
+                start_ms: seg.start_timestamp().max(0) as u64 * 10,
+                end_ms: seg.end_timestamp().max(0) as u64 * 10,
+                text,
+            });
+        }
+        Ok(out)
+    }
+}
