@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use room_server::{KeyRing, RoomServer, ServerConfig};
 
+mod join;
+
 #[derive(Parser)]
 #[command(name = "visio", version, about = "Visio Desktop command line")]
 struct Cli {
@@ -22,6 +24,8 @@ enum Command {
     Serve(ServeArgs),
     /// Mint a LiveKit access token for a room on a server whose key you hold.
     Token(TokenArgs),
+    /// Join a room headless: publish (fake devices), receive, report.
+    Join(join::JoinArgs),
 }
 
 #[derive(Parser)]
@@ -74,6 +78,7 @@ struct TokenArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    let started = std::time::Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VISIO_LOG")
@@ -85,6 +90,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
+        Command::Join(args) => join::run(args, started),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,286 @@
+//! `visio join URL`: a headless participant. Publishes the synthetic pattern and tone with
+//! `--fake-devices`, receives and decodes everything, and with `--json` prints one summary
+//! line at exit (`join_ms`, per-track figures, data and chat received).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use engine::{PublishOptions, Room, RoomEvent, RoomOptions, TrackKind, TrackStats};
+use serde_json::{json, Value};
+
+#[derive(clap::Parser)]
+pub struct JoinArgs {
+    /// LiveKit server URL (`ws://`, `http://`).
+    url: String,
+    /// Access token; otherwise one is minted from --api-key/--api-secret/--room/--identity.
+    #[arg(long, env = "LIVEKIT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[arg(long, env = "LIVEKIT_API_KEY")]
+    api_key: Option<String>,
+    #[arg(long, env = "LIVEKIT_API_SECRET", hide_env_values = true)]
+    api_secret: Option<String>,
+    #[arg(long)]
+    room: Option<String>,
+    #[arg(long)]
+    identity: Option<String>,
+    /// Display name (minted tokens only).
+    #[arg(long)]
+    name: Option<String>,
+    /// Publish the synthetic pattern (frame counter + capture time embedded) and a 440 Hz tone
+    /// instead of the camera and microphone.
+    #[arg(long)]
+    fake_devices: bool,
+    /// Size of the fake camera.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    video_size: (u32, u32),
+    /// Frame rate of the fake camera.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Leave after this many seconds (default: stay until Ctrl-C or the server ends the session).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Print one JSON summary line at exit instead of a running log.
+    #[arg(long)]
+    json: bool,
+    /// Send this chat message (`lk.chat`) once joined; repeatable.
+    #[arg(long = "chat", value_name = "TEXT")]
+    chat: Vec<String>,
+    /// Send this user data packet (reliable, topic `visio`) once joined; repeatable.
+    #[arg(long = "data", value_name = "TEXT")]
+    data: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT"))?;
+    let w: u32 = w.parse().map_err(|_| format!("bad width in {s:?}"))?;
+    let h: u32 = h.parse().map_err(|_| format!("bad height in {s:?}"))?;
+    if w < 16 || h < 16 || w > 4096 || h > 4096 || w % 2 == 1 || h % 2 == 1 {
+        return Err(format!("{s:?}: even sizes from 16x16 to 4096x4096"));
+    }
+    Ok((w, h))
+}
+
+fn token(args: &JoinArgs) -> anyhow::Result<String> {
+    if let Some(t) = &args.token {
+        return Ok(t.clone());
+    }
+    let (Some(key), Some(secret), Some(room), Some(identity)) =
+        (&args.api_key, &args.api_secret, &args.room, &args.identity)
+    else {
+        return Err(anyhow!(
+            "no token: pass --token, or --api-key, --api-secret, --room and --identity to mint one"
+        ));
+    };
+    livekit_token::AccessToken::with_api_key(key, secret)
+        .with_identity(identity)
+        .with_name(args.name.as_deref().unwrap_or(identity))
+        .with_ttl(Duration::from_secs(6 * 3600))
+        .with_grants(livekit_token::VideoGrants {
+            room_join: true,
+            room: room.clone(),
+            ..Default::default()
+        })
+        .to_jwt()
+        .context("minting the token")
+}
+
+fn track_json(t: &TrackStats) -> Value {
+    match t.kind {
+        TrackKind::Video => json!({
+            "participant": t.participant,
+            "track_sid": t.track_sid,
+            "kind": "video",
+            "codec": t.codec,
+            "frames": t.frames,
+            "width": t.width,
+            "height": t.height,
+            "latency_ms": t.latency_ms.map(|l| json!({"p50": l.p50, "p95": l.p95})),
+            "counter_regressions": t.counter_regressions,
+        }),
+        TrackKind::Audio => json!({
+            "participant": t.participant,
+            "track_sid": t.track_sid,
+            "kind": "audio",
+            "codec": t.codec,
+            "samples": t.samples,
+            "rms": t.rms,
+            "dominant_hz": t.dominant_hz,
+        }),
+    }
+}
+
+pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
+    let token = token(&args)?;
+    let publish = if args.fake_devices {
+        Some(PublishOptions {
+            width: args.video_size.0,
+            height: args.video_size.1,
+            fps: args.fps.clamp(1, 60),
+            ..PublishOptions::fake_devices()
+        })
+    } else {
+        None
+    };
+    let receive_only = publish.is_none();
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let options = RoomOptions {
+            publish,
+            ..Default::default()
+        };
+        let (room, mut events) = Room::connect(&args.url, &token, options)
+            .await
+            .with_context(|| format!("joining {}", args.url))?;
+        let human = !args.json;
+        if receive_only {
+            eprintln!(
+                "visio: no camera/microphone support yet: joined without publishing media \
+                 (use --fake-devices to publish the test pattern and tone)"
+            );
+        }
+        if human {
+            println!(
+                "joined room {:?} as {} ({}) in {} ms",
+                room.name(),
+                room.local_participant().identity,
+                room.local_participant().sid,
+                started.elapsed().as_millis()
+            );
+        }
+        let mut sends = Box::pin(async {
+            for text in &args.chat {
+                room.send_chat_message(text).await?;
+            }
+            for text in &args.data {
+                room.publish_data(text.as_bytes().to_vec(), true, Some("visio".into()), vec![])
+                    .await?;
+            }
+            Ok::<(), engine::EngineError>(())
+        });
+        let mut sends_done = args.chat.is_empty() && args.data.is_empty();
+        let end = args
+            .duration
+            .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+        let mut join_ms: Option<u128> = None;
+        let mut chat = vec![];
+        let mut data = vec![];
+        let mut ended: Option<String> = None;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                r = &mut sends, if !sends_done => {
+                    sends_done = true;
+                    if let Err(e) = r {
+                        eprintln!("visio: sending failed: {e}");
+                    }
+                }
+                ev = events.recv() => {
+                    let Some(ev) = ev else { break };
+                    match ev {
+                        RoomEvent::VideoFrameReceived { participant_identity, width, height, .. } => {
+                            if join_ms.is_none() {
+                                join_ms = Some(started.elapsed().as_millis());
+                                if human {
+                                    println!("first frame from {participant_identity} ({width}x{height}) after {} ms", join_ms.unwrap_or_default());
+                                }
+                            }
+                        }
+                        RoomEvent::ChatMessage { participant_identity, text } => {
+                            if human { println!("chat {participant_identity}: {text}"); }
+                            chat.push(json!({"from": participant_identity, "text": text}));
+                        }
+                        RoomEvent::DataReceived { participant_identity, topic, payload, .. } => {
+                            if human { println!("data from {participant_identity} topic {topic:?}: {} bytes", payload.len()); }
+                            data.push(json!({
+                                "from": participant_identity,
+                                "topic": topic,
+                                "payload": String::from_utf8_lossy(&payload),
+                            }));
+                        }
+                        RoomEvent::Disconnected { reason } => {
+                            ended = Some(reason);
+                            break;
+                        }
+                        other => {
+                            if human {
+                                print_event(&other);
+                            }
+                        }
+                    }
+                }
+                _ = async { tokio::time::sleep_until(end.unwrap_or_else(tokio::time::Instant::now)).await }, if end.is_some() => break,
+                _ = &mut ctrl_c => break,
+            }
+        }
+        drop(sends);
+        let stats = room.track_stats().await.unwrap_or_default();
+        let room_name = room.name().to_owned();
+        let identity = room.local_participant().identity.clone();
+        if ended.is_none() {
+            room.disconnect().await;
+        }
+        if args.json {
+            let summary = json!({
+                "join_ms": join_ms,
+                "room": room_name,
+                "identity": identity,
+                "tracks": stats.iter().map(track_json).collect::<Vec<_>>(),
+                "chat": chat,
+                "data": data,
+            });
+            println!("{summary}");
+        } else {
+            for t in &stats {
+                println!("{}", track_json(t));
+            }
+        }
+        match ended {
+            Some(reason) => Err(anyhow!("the session ended: {reason}")),
+            None => Ok(()),
+        }
+    })
+}
+
+fn print_event(e: &RoomEvent) {
+    match e {
+        RoomEvent::Connected => println!("media connected"),
+        RoomEvent::ParticipantConnected(p) => println!("{} joined", p.identity),
+        RoomEvent::ParticipantDisconnected(p) => println!("{} left", p.identity),
+        RoomEvent::TrackPublished {
+            participant_identity,
+            publication,
+        } => println!(
+            "{participant_identity} published {:?} {} ({})",
+            publication.kind, publication.sid, publication.mime_type
+        ),
+        RoomEvent::TrackUnpublished {
+            participant_identity,
+            publication,
+        } => println!("{participant_identity} unpublished {}", publication.sid),
+        RoomEvent::TrackSubscribed {
+            participant_identity,
+            publication,
+        } => println!(
+            "receiving {:?} {} from {participant_identity}",
+            publication.kind, publication.sid
+        ),
+        RoomEvent::TrackMuted {
+            participant_identity,
+            track_sid,
+        } => println!("{participant_identity} muted {track_sid}"),
+        RoomEvent::TrackUnmuted {
+            participant_identity,
+            track_sid,
+        } => println!("{participant_identity} unmuted {track_sid}"),
+        RoomEvent::LocalTrackPublished(t) => println!("published {:?} {}", t.kind, t.sid),
+        RoomEvent::TextStreamReceived {
+            participant_identity,
+            topic,
+            text,
+        } => println!("{topic} {participant_identity}: {text}"),
+        _ => {}
+    }
+}
