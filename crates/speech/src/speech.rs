@@ -22,4 +22,5 @@ pub mod ct2;
 pub mod ggml;
 pub mod models;
 pub mod recognizer;
+pub mod transcript;
 pub mod wer;
