@@ -1,0 +1,98 @@
+"""`visio join` (the project's own client: str0m + libvpx + Opus) against the official LiveKit
+Python SDK (libwebrtc), through `visio serve --dev`.
+
+- SDK publisher -> `visio join --json`: the summary names the SDK's track, VP8, decoded frames at
+  the published size, the tone's frequency, and the data packet and `lk.chat` message it sent.
+- `visio join --fake-devices` -> SDK subscriber: the SDK decodes 1280x720 frames and hears 440 Hz.
+"""
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from lkpeer import Publisher, Receiver, join, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def visio_bin() -> str:
+    return os.environ.get("VISIO_BIN") or str(
+        Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "visio"
+    )
+
+
+async def start_join(server, identity, *extra):
+    return await asyncio.create_subprocess_exec(
+        visio_bin(),
+        "join",
+        server.url,
+        "--api-key",
+        "devkey",
+        "--api-secret",
+        "secret",
+        "--room",
+        "r1",
+        "--identity",
+        identity,
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "VISIO_LOG": "warn"},
+    )
+
+
+async def test_sdk_publisher_to_visio_join(server):
+    a = await join(server.url, "r1", "alice")
+    pub = Publisher(a)
+    await pub.video(640, 360)
+    await pub.tone(440)
+    proc = await start_join(server, "visio", "--duration", "6", "--json")
+    try:
+        await wait_for(lambda: "visio" in [p.identity for p in a.remote_participants.values()], what="visio joined")
+        await asyncio.sleep(1.0)  # its publisher data channel opens after the join
+        await a.local_participant.publish_data(b"hello visio", reliable=True, topic="greeting")
+        await a.local_participant.send_text("Bonjour Visio", topic="lk.chat")
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await pub.stop()
+        await a.disconnect()
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    print(summary)
+    assert summary["join_ms"] is not None and summary["join_ms"] < 5000, summary
+    video = [t for t in summary["tracks"] if t["kind"] == "video"]
+    audio = [t for t in summary["tracks"] if t["kind"] == "audio"]
+    assert len(video) == 1 and len(audio) == 1, summary
+    v, s = video[0], audio[0]
+    assert v["participant"] == "alice" and v["codec"] == "vp8", v
+    assert v["frames"] > 60, v
+    assert (v["width"], v["height"]) == (640, 360), v
+    assert s["codec"] == "opus" and abs(s["dominant_hz"] - 440) < 10, s
+    assert s["samples"] > 48000, s
+    assert {"from": "alice", "topic": "greeting", "payload": "hello visio"} in summary["data"], summary
+    assert {"from": "alice", "text": "Bonjour Visio"} in summary["chat"], summary
+
+
+async def test_visio_join_fake_devices_to_sdk_subscriber(server):
+    b = await join(server.url, "r1", "bob")
+    rx = Receiver(b).attach()
+    proc = await start_join(server, "visio", "--fake-devices", "--duration", "8", "--chat", "salut bob")
+    try:
+        await wait_for(lambda: "visio" in rx.video and rx.video["visio"].frames >= 30, timeout=20, what="frames")
+        await wait_for(lambda: len(rx.audio.get("visio", [])) > 150, what="1.5 s of audio")
+        await wait_for(lambda: rx.chat, what="chat")
+        v = rx.video["visio"]
+        assert v.sizes[-1] == (1280, 720), v.sizes[-5:]
+        assert abs(rx.audio_hz("visio") - 440) < 5, rx.audio_hz("visio")
+        assert rx.chat == [("visio", "salut bob")]
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        await wait_for(lambda: ("disconnected", "visio", None) in rx.events, what="visio left")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await rx.stop()
+        await b.disconnect()
