@@ -57,8 +57,10 @@
 //!
 //! ## Media
 //! - Publishing ([`PublishOptions`]): the synthetic pattern (frame counter and capture time in
-//!   Unix milliseconds embedded) encoded VP8 single layer, paced at its frame rate, keyframe
-//!   on every PLI/FIR from the server; the 440 Hz tone as Opus 20 ms frames. Real cameras and
+//!   Unix milliseconds embedded) encoded VP8, simulcast with LiveKit's rids (`q`, `h`, `f`;
+//!   see [`PublishOptions::simulcast`]), paced at its frame rate, keyframe on every PLI/FIR
+//!   from the server for the layer asked, layers nobody watches paused on the server's
+//!   `SubscribedQualityUpdate` (dynacast); the 440 Hz tone as Opus 20 ms frames. Real cameras and
 //!   microphones are not wired yet ([`EngineError::NoDevices`]).
 //! - Receiving: VP8/VP9 via libvpx and Opus, one decoder per remote track, a keyframe request
 //!   (PLI) after a decode error or a gap. [`Room::track_stats`] gives per-track figures:
@@ -66,7 +68,7 @@
 //!   both ends share a clock), audio samples, RMS and dominant frequency of the last second.
 //!
 //! ## Not yet
-//! Resume/rejoin after a signalling loss, simulcast, TURN/STUN candidates, wss (TLS),
+//! Resume/rejoin after a signalling loss, TURN/STUN candidates, wss (TLS),
 //! unpublish, mute from the local side, bandwidth-estimate driven bitrate.
 
 mod data;
@@ -142,7 +144,11 @@ pub struct PublishOptions {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    /// Bitrate of the full-size layer.
     pub video_bitrate_bps: u32,
+    /// LiveKit simulcast: rids `q`/`h`/`f` at 1/4, 1/2 and full size when the larger side is
+    /// at least 960 px; `q`/`h` at 1/2 and full size from 480 px; one layer below.
+    pub simulcast: bool,
 }
 
 impl PublishOptions {
@@ -156,6 +162,7 @@ impl PublishOptions {
             height: 720,
             fps: 30,
             video_bitrate_bps: 1_500_000,
+            simulcast: true,
         }
     }
 }
@@ -331,8 +338,11 @@ pub struct TrackStats {
     pub height: u32,
     /// Video: capture-to-decode time from the embedded timestamps, when frames carry them.
     pub latency_ms: Option<Percentiles>,
-    /// Video: frames whose embedded counter did not increase (reordering, repeats).
+    /// Video: frames whose embedded counter went backwards (reordering).
     pub counter_regressions: u64,
+    /// Video: frames carrying the same counter as the previous one (the same capture shown
+    /// twice, as when the server switches simulcast layers on that frame).
+    pub counter_repeats: u64,
     /// Audio: samples decoded (48 kHz mono).
     pub samples: u64,
     /// Audio: RMS of the last second as a fraction of full scale (0.707: full-scale sine).

@@ -174,6 +174,7 @@ struct RemoteTrack {
     height: u32,
     last_counter: Option<u32>,
     counter_regressions: u64,
+    counter_repeats: u64,
     latencies: VecDeque<f64>,
     samples: u64,
     recent: VecDeque<i16>,
@@ -205,6 +206,7 @@ impl RemoteTrack {
             height: self.height,
             latency_ms,
             counter_regressions: self.counter_regressions,
+            counter_repeats: self.counter_repeats,
             samples: self.samples,
             rms: if recent.is_empty() {
                 0.0
@@ -220,10 +222,66 @@ impl RemoteTrack {
     }
 }
 
+/// One simulcast layer (or the only one): its rid, size and encoder.
+struct Layer {
+    rid: Option<&'static str>,
+    quality: proto::VideoQuality,
+    width: u32,
+    height: u32,
+    bitrate: u32,
+    encoder: VpxEncoder,
+    /// Cleared when the server says nobody watches this quality (dynacast).
+    enabled: bool,
+}
+
+/// The layers LiveKit clients send for a camera of this size, lowest first.
+fn plan_layers(
+    width: u32,
+    height: u32,
+    bitrate: u32,
+    simulcast: bool,
+) -> Vec<(Option<&'static str>, proto::VideoQuality, u32, u32, u32)> {
+    use proto::VideoQuality::{High, Low, Medium};
+    let even = |v: u32| (v / 2 * 2).max(16);
+    let side = width.max(height);
+    if !simulcast || side < 480 {
+        return vec![(None, High, width, height, bitrate)];
+    }
+    if side < 960 {
+        return vec![
+            (
+                Some("q"),
+                Low,
+                even(width / 2),
+                even(height / 2),
+                (bitrate / 3).max(100_000),
+            ),
+            (Some("h"), Medium, width, height, bitrate),
+        ];
+    }
+    vec![
+        (
+            Some("q"),
+            Low,
+            even(width / 4),
+            even(height / 4),
+            (bitrate / 10).max(100_000),
+        ),
+        (
+            Some("h"),
+            Medium,
+            even(width / 2),
+            even(height / 2),
+            (bitrate / 3).max(150_000),
+        ),
+        (Some("f"), High, width, height, bitrate),
+    ]
+}
+
 /// Synthetic sources and their encoders.
 struct Publishing {
     opts: PublishOptions,
-    video: Option<(media::SyntheticVideoSource, VpxEncoder)>,
+    video: Option<(media::SyntheticVideoSource, Vec<Layer>)>,
     audio: Option<(media::ToneSource, OpusEncoder)>,
     next_video: Instant,
     next_audio: Instant,
@@ -321,14 +379,32 @@ impl Session {
     fn start_publishing(&mut self, opts: PublishOptions, now: Instant) -> Result<(), EngineError> {
         let video = if opts.video {
             let src = media::SyntheticVideoSource::new(opts.width, opts.height, opts.fps);
-            let cfg = media::VpxEncoderConfig::new(
-                media::VpxCodec::Vp8,
+            let mut layers = vec![];
+            for (rid, quality, width, height, bitrate) in plan_layers(
                 opts.width,
                 opts.height,
                 opts.video_bitrate_bps,
-                opts.fps,
-            );
-            let enc = VpxEncoder::new(cfg).map_err(|e| EngineError::Media(e.to_string()))?;
+                opts.simulcast,
+            ) {
+                let cfg = media::VpxEncoderConfig::new(
+                    media::VpxCodec::Vp8,
+                    width,
+                    height,
+                    bitrate,
+                    opts.fps,
+                );
+                let encoder =
+                    VpxEncoder::new(cfg).map_err(|e| EngineError::Media(e.to_string()))?;
+                layers.push(Layer {
+                    rid,
+                    quality,
+                    width,
+                    height,
+                    bitrate,
+                    encoder,
+                    enabled: true,
+                });
+            }
             let cid = format!("TR_visio_video_{:08x}", rand::random::<u32>());
             self.outbox.push(Req::AddTrack(proto::AddTrackRequest {
                 cid: cid.clone(),
@@ -337,13 +413,19 @@ impl Session {
                 source: proto::TrackSource::Camera as i32,
                 width: opts.width,
                 height: opts.height,
-                layers: vec![proto::VideoLayer {
-                    quality: proto::VideoQuality::High as i32,
-                    width: opts.width,
-                    height: opts.height,
-                    bitrate: opts.video_bitrate_bps,
-                    ..Default::default()
-                }],
+                // Highest first, as LiveKit clients list them.
+                layers: layers
+                    .iter()
+                    .rev()
+                    .map(|l| proto::VideoLayer {
+                        quality: l.quality as i32,
+                        width: l.width,
+                        height: l.height,
+                        bitrate: l.bitrate,
+                        rid: l.rid.unwrap_or_default().into(),
+                        ..Default::default()
+                    })
+                    .collect(),
                 ..Default::default()
             }));
             self.local_tracks.push(LocalTrack {
@@ -352,7 +434,7 @@ impl Session {
                 info: None,
                 mid: None,
             });
-            Some((src, enc))
+            Some((src, layers))
         } else {
             None
         };
@@ -408,13 +490,26 @@ impl Session {
             reliability: Reliability::MaxRetransmits { retransmits: 0 },
             ..Default::default()
         }));
+        let rids: Vec<&'static str> = self
+            .publishing
+            .as_ref()
+            .and_then(|p| p.video.as_ref())
+            .map(|(_, layers)| layers.iter().filter_map(|l| l.rid).collect())
+            .unwrap_or_default();
         for t in &mut self.local_tracks {
+            let simulcast = (t.kind == MediaKind::Video && rids.len() > 1).then(|| {
+                let mut s = str0m::media::Simulcast::new();
+                for r in &rids {
+                    s.add_send_layer(str0m::media::SimulcastLayer::new(r));
+                }
+                s
+            });
             let mid = api.add_media(
                 t.kind,
                 Direction::SendOnly,
                 Some(self.local_sid.clone()),
                 Some(t.cid.clone()),
-                None,
+                simulcast,
             );
             t.mid = Some(mid);
         }
@@ -520,9 +615,38 @@ impl Session {
             Resp::PongResp(p) => {
                 self.rtt_ms = unix_ms() as i64 - p.last_ping_timestamp;
             }
+            Resp::SubscribedQualityUpdate(u) => self.subscribed_qualities(u),
             Resp::Mute(m) => tracing::debug!(?m, "server mute request (local mute not wired)"),
             _ => {}
         }
+    }
+
+    /// Dynacast: stop encoding layers nobody watches, restart (with a keyframe) the others.
+    fn subscribed_qualities(&mut self, u: proto::SubscribedQualityUpdate) {
+        let ours = self.local_tracks.iter().any(|t| {
+            t.info.as_ref().is_some_and(|i| i.sid == u.track_sid) && t.kind == MediaKind::Video
+        });
+        let Some((_, layers)) = self.publishing.as_mut().and_then(|p| p.video.as_mut()) else {
+            return;
+        };
+        if !ours || layers.len() < 2 {
+            return;
+        }
+        let qualities = u
+            .subscribed_codecs
+            .iter()
+            .find(|c| c.codec.eq_ignore_ascii_case("vp8"))
+            .map(|c| c.qualities.clone())
+            .unwrap_or(u.subscribed_qualities);
+        for q in qualities {
+            if let Some(l) = layers.iter_mut().find(|l| l.quality as i32 == q.quality) {
+                if q.enabled && !l.enabled {
+                    l.encoder.request_keyframe();
+                }
+                l.enabled = q.enabled;
+            }
+        }
+        tracing::debug!(enabled = ?layers.iter().map(|l| l.enabled).collect::<Vec<_>>(), "dynacast");
     }
 
     fn identity_of(&self, sid: &str) -> String {
@@ -683,9 +807,13 @@ impl Session {
             Event::MediaData(d) if pc == Pc::Subscriber => self.remote_media(d),
             Event::KeyframeRequest(r) if pc == Pc::Publisher => {
                 if let Some(p) = &mut self.publishing {
-                    if let Some((_, enc)) = &mut p.video {
-                        tracing::debug!(kind = ?r.kind, "keyframe requested");
-                        enc.request_keyframe();
+                    if let Some((_, layers)) = &mut p.video {
+                        tracing::debug!(kind = ?r.kind, rid = ?r.rid, "keyframe requested");
+                        for l in layers.iter_mut() {
+                            if r.rid.is_none() || r.rid.as_deref() == l.rid {
+                                l.encoder.request_keyframe();
+                            }
+                        }
                     }
                 }
             }
@@ -801,6 +929,7 @@ impl Session {
                 height: 0,
                 last_counter: None,
                 counter_regressions: 0,
+                counter_repeats: 0,
                 latencies: VecDeque::new(),
                 samples: 0,
                 recent: VecDeque::new(),
@@ -843,8 +972,10 @@ impl Session {
                             t.height = frame.height();
                             let embedded = media::read_embedded(&frame);
                             if let Some((counter, ts_ms)) = embedded {
-                                if t.last_counter.is_some_and(|c| counter <= c) {
-                                    t.counter_regressions += 1;
+                                match t.last_counter {
+                                    Some(c) if counter < c => t.counter_regressions += 1,
+                                    Some(c) if counter == c => t.counter_repeats += 1,
+                                    _ => {}
                                 }
                                 t.last_counter = Some(counter);
                                 let lat = unix_ms() as f64 - ts_ms as f64;
@@ -977,7 +1108,7 @@ impl Session {
         let Some(p) = &mut self.publishing else {
             return;
         };
-        if let (Some((src, enc)), Some(mid)) = (&mut p.video, vmid) {
+        if let (Some((src, layers)), Some(mid)) = (&mut p.video, vmid) {
             if now >= p.next_video {
                 let step = Duration::from_micros(1_000_000 / u64::from(p.opts.fps.max(1)));
                 p.next_video += step;
@@ -985,24 +1116,39 @@ impl Session {
                     p.next_video = now + step; // fell behind: skip rather than burst
                 }
                 if let Ok(Some(frame)) = src.next_frame(unix_us()) {
-                    match enc.encode(&frame) {
-                        Ok(Some(packet)) => {
-                            let rtp = now.duration_since(p.started).as_micros() as u64 * 9 / 100;
-                            if let Some(w) = self.publisher.rtc.writer(mid) {
-                                let pt = w
-                                    .payload_params()
-                                    .find(|pp| pp.spec().codec == Codec::Vp8)
-                                    .map(|pp| pp.pt());
-                                if let Some(pt) = pt {
-                                    let t = MediaTime::new(rtp, Frequency::NINETY_KHZ);
-                                    if let Err(e) = w.write(pt, now, t, packet.data) {
-                                        tracing::debug!("video write failed: {e}");
-                                    }
-                                }
+                    let rtp = now.duration_since(p.started).as_micros() as u64 * 9 / 100;
+                    let t = MediaTime::new(rtp, Frequency::NINETY_KHZ);
+                    for l in layers.iter_mut().filter(|l| l.enabled) {
+                        let scaled;
+                        let input = if (l.width, l.height) == (frame.width(), frame.height()) {
+                            &frame
+                        } else {
+                            scaled = media::scale(&frame, l.width, l.height);
+                            &scaled
+                        };
+                        let packet = match l.encoder.encode(input) {
+                            Ok(Some(packet)) => packet,
+                            Ok(None) => continue,
+                            Err(e) => {
+                                tracing::warn!("encoding failed: {e}");
+                                continue;
                             }
+                        };
+                        let Some(w) = self.publisher.rtc.writer(mid) else {
+                            continue;
+                        };
+                        let pt = w
+                            .payload_params()
+                            .find(|pp| pp.spec().codec == Codec::Vp8)
+                            .map(|pp| pp.pt());
+                        let Some(pt) = pt else { continue };
+                        let w = match l.rid {
+                            Some(r) => w.rid(r.into()),
+                            None => w,
+                        };
+                        if let Err(e) = w.write(pt, now, t, packet.data) {
+                            tracing::debug!("video write failed: {e}");
                         }
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!("encoding failed: {e}"),
                     }
                 }
             }

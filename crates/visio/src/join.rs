@@ -98,6 +98,7 @@ fn track_json(t: &TrackStats) -> Value {
             "height": t.height,
             "latency_ms": t.latency_ms.map(|l| json!({"p50": l.p50, "p95": l.p95})),
             "counter_regressions": t.counter_regressions,
+            "counter_repeats": t.counter_repeats,
         }),
         TrackKind::Audio => json!({
             "participant": t.participant,
