@@ -69,7 +69,7 @@
 //!
 //! ## Not yet
 //! Resume/rejoin after a signalling loss, TURN/STUN candidates, wss (TLS),
-//! unpublish, mute from the local side, bandwidth-estimate driven bitrate.
+//! unpublish, bandwidth-estimate driven bitrate.
 
 mod data;
 mod session;
@@ -358,6 +358,11 @@ pub(crate) enum Command {
         done: oneshot::Sender<Result<(), EngineError>>,
     },
     Stats(oneshot::Sender<Vec<TrackStats>>),
+    SetMuted {
+        kind: TrackKind,
+        muted: bool,
+        done: oneshot::Sender<Result<(), EngineError>>,
+    },
     Participants(oneshot::Sender<Vec<RemoteParticipant>>),
     Disconnect(oneshot::Sender<()>),
 }
@@ -464,6 +469,20 @@ impl Room {
             .send(Command::Data {
                 packets,
                 reliable,
+                done: tx,
+            })
+            .map_err(|_| EngineError::Disconnected)?;
+        rx.await.map_err(|_| EngineError::Disconnected)?
+    }
+
+    /// Mutes or unmutes our published track of this kind: nothing is encoded or sent while
+    /// muted, and the others get `TrackMuted` / `TrackUnmuted`.
+    pub async fn set_muted(&self, kind: TrackKind, muted: bool) -> Result<(), EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetMuted {
+                kind,
+                muted,
                 done: tx,
             })
             .map_err(|_| EngineError::Disconnected)?;

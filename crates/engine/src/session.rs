@@ -287,6 +287,8 @@ struct Publishing {
     next_audio: Instant,
     audio_samples: u64,
     started: Instant,
+    video_muted: bool,
+    audio_muted: bool,
 }
 
 /// Data waiting for its channel to open: packets, reliable, who to tell.
@@ -467,6 +469,8 @@ impl Session {
             next_audio: now,
             audio_samples: 0,
             started: now,
+            video_muted: false,
+            audio_muted: false,
         });
         Ok(())
     }
@@ -619,6 +623,36 @@ impl Session {
             Resp::Mute(m) => tracing::debug!(?m, "server mute request (local mute not wired)"),
             _ => {}
         }
+    }
+
+    fn set_muted(&mut self, kind: TrackKind, muted: bool) -> Result<(), EngineError> {
+        let mk = match kind {
+            TrackKind::Video => MediaKind::Video,
+            TrackKind::Audio => MediaKind::Audio,
+        };
+        let sid = self
+            .local_tracks
+            .iter()
+            .find(|t| t.kind == mk)
+            .and_then(|t| t.info.as_ref())
+            .map(|i| i.sid.clone())
+            .ok_or_else(|| EngineError::Media(format!("no published {kind:?} track")))?;
+        if let Some(p) = &mut self.publishing {
+            match kind {
+                TrackKind::Video => {
+                    p.video_muted = muted;
+                    if !muted {
+                        for l in p.video.iter_mut().flat_map(|(_, l)| l.iter_mut()) {
+                            l.encoder.request_keyframe();
+                        }
+                    }
+                }
+                TrackKind::Audio => p.audio_muted = muted,
+            }
+        }
+        self.outbox
+            .push(Req::Mute(proto::MuteTrackRequest { sid, muted }));
+        Ok(())
     }
 
     /// Dynacast: stop encoding layers nobody watches, restart (with a keyframe) the others.
@@ -1109,7 +1143,9 @@ impl Session {
             return;
         };
         if let (Some((src, layers)), Some(mid)) = (&mut p.video, vmid) {
-            if now >= p.next_video {
+            if now >= p.next_video && p.video_muted {
+                p.next_video = now + Duration::from_millis(100);
+            } else if now >= p.next_video {
                 let step = Duration::from_micros(1_000_000 / u64::from(p.opts.fps.max(1)));
                 p.next_video += step;
                 if p.next_video < now {
@@ -1156,6 +1192,9 @@ impl Session {
         if let (Some((src, enc)), Some(mid)) = (&mut p.audio, amid) {
             // Catch up whole 20 ms frames so audio stays continuous even after a late wake.
             let mut n = 0;
+            if p.audio_muted {
+                p.next_audio = now + Duration::from_millis(20);
+            }
             while now >= p.next_audio && n < 10 {
                 n += 1;
                 p.next_audio += Duration::from_millis(20);
@@ -1266,6 +1305,9 @@ impl Session {
                         self.leave().await;
                     }
                     Some(Command::Data { packets, reliable, done }) => self.send_data(packets, reliable, done),
+                    Some(Command::SetMuted { kind, muted, done }) => {
+                        let _ = done.send(self.set_muted(kind, muted));
+                    }
                     Some(Command::Stats(tx)) => {
                         let mut v: Vec<TrackStats> = self.remote.values().map(RemoteTrack::stats).collect();
                         v.sort_by(|a, b| (&a.participant, a.kind as u8).cmp(&(&b.participant, b.kind as u8)));

@@ -172,6 +172,32 @@ async fn two_engines_media_data_chat_and_leave() {
     })
     .await;
 
+    // Alice mutes and unmutes her camera: Bob is told both.
+    a.set_muted(TrackKind::Video, true).await.expect("mute");
+    wait_for(&mut b_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::TrackMuted {
+            participant_identity,
+            ..
+        } if participant_identity == "alice" => Some(()),
+        _ => None,
+    })
+    .await;
+    a.set_muted(TrackKind::Video, false).await.expect("unmute");
+    wait_for(&mut b_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::TrackUnmuted {
+            participant_identity,
+            ..
+        } if participant_identity == "alice" => Some(()),
+        _ => None,
+    })
+    .await;
+    // Frames flow again after the unmute.
+    wait_for(&mut b_events, Duration::from_secs(5), |e| match e {
+        RoomEvent::VideoFrameReceived { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+
     // Alice leaves: Bob is told.
     a.disconnect().await;
     wait_for(&mut b_events, Duration::from_secs(5), |e| match e {
