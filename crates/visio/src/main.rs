@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use room_server::{KeyRing, RoomServer, ServerConfig};
 
 mod join;
+mod speech_cmd;
 
 #[derive(Parser)]
 #[command(name = "visio", version, about = "Visio Desktop command line")]
@@ -26,6 +27,10 @@ enum Command {
     Token(TokenArgs),
     /// Join a room headless: publish (fake devices), receive, report.
     Join(join::JoinArgs),
+    /// List, install (from a file, converting CTranslate2 models) and verify speech models.
+    Models(speech_cmd::ModelsArgs),
+    /// Transcribe a recorded WAV file on this machine.
+    Transcribe(speech_cmd::TranscribeArgs),
 }
 
 #[derive(Parser)]
@@ -91,6 +96,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
         Command::Join(args) => join::run(args, started),
+        Command::Models(args) => speech_cmd::models(args),
+        Command::Transcribe(args) => speech_cmd::transcribe(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
