@@ -67,6 +67,10 @@
 //!   frames, size, end-to-end latency p50/p95 from the embedded capture time (meaningful when
 //!   both ends share a clock), audio samples, RMS and dominant frequency of the last second.
 //!
+//! ## Visio links
+//! [`visio_link::resolve`] turns a Visio room link into a LiveKit URL and token through
+//! Visio's REST API (`GET /api/v1.0/rooms/{slug}/?username=NAME`), as the web app does.
+//!
 //! ## Not yet
 //! Resume/rejoin after a signalling loss, TURN/STUN candidates, wss (TLS),
 //! unpublish, bandwidth-estimate driven bitrate.
@@ -74,6 +78,7 @@
 mod data;
 mod session;
 mod signal;
+pub mod visio_link;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 #[derive(clap::Parser)]
 pub struct JoinArgs {
-    /// LiveKit server URL (`ws://`, `http://`).
+    /// LiveKit server URL (`ws://`, `http://`), or a Visio room link
+    /// (`http://host:7880/abc-defg-hij`: a token comes from Visio's API).
     url: String,
     /// Access token; otherwise one is minted from --api-key/--api-secret/--room/--identity.
     #[arg(long, env = "LIVEKIT_TOKEN", hide_env_values = true)]
@@ -62,13 +63,16 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
-fn token(args: &JoinArgs) -> anyhow::Result<String> {
+fn token(args: &JoinArgs) -> anyhow::Result<Option<String>> {
     if let Some(t) = &args.token {
-        return Ok(t.clone());
+        return Ok(Some(t.clone()));
     }
     let (Some(key), Some(secret), Some(room), Some(identity)) =
         (&args.api_key, &args.api_secret, &args.room, &args.identity)
     else {
+        if engine::visio_link::room_code(&args.url).is_some() {
+            return Ok(None); // A Visio link: the token comes from its API.
+        }
         return Err(anyhow!(
             "no token: pass --token, or --api-key, --api-secret, --room and --identity to mint one"
         ));
@@ -84,6 +88,7 @@ fn token(args: &JoinArgs) -> anyhow::Result<String> {
         })
         .to_jwt()
         .context("minting the token")
+        .map(Some)
 }
 
 fn track_json(t: &TrackStats) -> Value {
@@ -131,9 +136,23 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
             publish,
             ..Default::default()
         };
-        let (room, mut events) = Room::connect(&args.url, &token, options)
+        let (url, token) = match token {
+            Some(t) => (args.url.clone(), t),
+            None => {
+                let name = args
+                    .name
+                    .clone()
+                    .or(args.identity.clone())
+                    .unwrap_or_else(|| "Visio Desktop".into());
+                let r = engine::visio_link::resolve(&args.url, &name)
+                    .await
+                    .with_context(|| format!("asking Visio for room {}", args.url))?;
+                (r.livekit_url, r.token)
+            }
+        };
+        let (room, mut events) = Room::connect(&url, &token, options)
             .await
-            .with_context(|| format!("joining {}", args.url))?;
+            .with_context(|| format!("joining {url}"))?;
         let human = !args.json;
         if receive_only {
             eprintln!(

@@ -151,3 +151,30 @@ async fn bad_input_exits_non_zero_naming_the_cause() {
     assert!(!out.status.success());
     assert!(err.contains("no token"), "{err}");
 }
+
+#[tokio::test]
+async fn join_by_visio_link() {
+    let server = RoomServer::start(ServerConfig::ephemeral())
+        .await
+        .expect("server");
+    let link = format!("http://{}/ABC-DEFG-HIJ", server.http_addr());
+    let mut c = visio();
+    c.args([
+        "join",
+        &link,
+        "--name",
+        "Agent",
+        "--duration",
+        "1",
+        "--json",
+    ]);
+    let out = run(c).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(v["room"], "abc-defg-hij", "{v}");
+}
