@@ -123,6 +123,23 @@ class Publisher:
 
         self.tasks.append(asyncio.create_task(run()))
 
+    async def sent_layers(self) -> dict:
+        """rid -> (flowing, frame width) of the video layers libwebrtc is sending now. Under CPU
+        pressure libwebrtc switches its top layers off by itself, so tests compare what a
+        subscriber gets with what is actually sent."""
+        stats = await self.video_track.get_stats()
+        out = {}
+        for s in stats:
+            if s.HasField("outbound_rtp"):
+                o = s.outbound_rtp.outbound
+                out[o.rid] = (o.active and o.frames_per_second > 1, o.frame_width)
+        return out
+
+    async def top_sent_width(self) -> int:
+        """Width of the largest layer actually flowing (active, with frames per second)."""
+        layers = await self.sent_layers()
+        return max((w for flowing, w in layers.values() if flowing), default=0)
+
     async def stop(self):
         for t in self.tasks:
             t.cancel()

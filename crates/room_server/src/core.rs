@@ -140,7 +140,9 @@ struct UpTrack {
     kind: MediaKind,
     /// Rids seen recently and when, to fall back when a layer stops (bandwidth, dynacast).
     rids_seen: Vec<(Rid, Instant)>,
-    last_keyframe_request: Option<Instant>,
+    /// When a keyframe was last asked for, per rid (`None` without simulcast): a
+    /// subscriber's PLIs on one layer must not starve the request that starts a switch.
+    last_keyframe_request: Vec<(Option<Rid>, Instant)>,
     /// Qualities last announced to the publisher in a SubscribedQualityUpdate.
     announced: Option<Vec<bool>>,
 }
@@ -1113,12 +1115,14 @@ impl Core {
             return;
         }
         let now = Instant::now();
-        if t.last_keyframe_request
-            .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_SPACING)
-        {
+        let recent = |r: &(Option<Rid>, Instant)| {
+            r.0 == rid && now.saturating_duration_since(r.1) < KEYFRAME_SPACING
+        };
+        if t.last_keyframe_request.iter().any(recent) {
             return;
         }
-        t.last_keyframe_request = Some(now);
+        t.last_keyframe_request.retain(|(r, _)| *r != rid);
+        t.last_keyframe_request.push((rid, now));
         let mid = t.mid;
         let rids: Vec<Option<Rid>> = match rid {
             Some(r) => vec![Some(r)],
@@ -1379,7 +1383,7 @@ impl Core {
             mid,
             kind,
             rids_seen: vec![],
-            last_keyframe_request: None,
+            last_keyframe_request: vec![],
             announced: None,
         };
         tracing::info!(identity = %p.info.identity, track = %up.info.sid, ?kind, "track published");
@@ -1558,6 +1562,7 @@ impl Core {
                 let target = simulcast::pick_rid(live, d.want).map(|r| Rid::from(r.as_str()));
                 if d.current != target {
                     if target == Some(rid) && keyframe {
+                        tracing::debug!(track = %sid, from = ?d.current, to = %rid, "layer switch");
                         d.current = Some(rid);
                         d.rebase.rebase(time, d.step);
                         d.waiting_keyframe = false;
