@@ -15,6 +15,7 @@ use livekit_protocol::signal_request::Message as Req;
 use livekit_protocol::signal_response::Message as Resp;
 use media::{AudioSource, OpusDecoder, OpusEncoder, VideoSource, VpxDecoder, VpxEncoder};
 use prost::Message as _;
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::{ChannelConfig, ChannelId, Reliability};
 use str0m::format::Codec;
@@ -106,14 +107,24 @@ struct Peer {
 }
 
 impl Peer {
-    async fn new(server: SocketAddr, now: Instant) -> Result<Self, EngineError> {
+    /// `bwe_bps`: enable TWCC bandwidth estimation (publisher with video), starting there.
+    async fn new(
+        server: SocketAddr,
+        now: Instant,
+        bwe_bps: Option<u64>,
+    ) -> Result<Self, EngineError> {
         let socket = bind_facing(server).await?;
         let local = socket
             .local_addr()
             .map_err(|e| EngineError::Io(e.to_string()))?;
-        let mut rtc = Rtc::builder()
-            .set_stats_interval(Some(Duration::from_secs(1)))
-            .build(now);
+        let mut builder = Rtc::builder().set_stats_interval(Some(Duration::from_secs(1)));
+        if let Some(bps) = bwe_bps {
+            builder = builder.enable_bwe(Some(Bitrate::bps(bps)));
+        }
+        let mut rtc = builder.build(now);
+        if let Some(bps) = bwe_bps {
+            rtc.bwe().set_bitrate(Bitrate::kbps(300), Bitrate::bps(bps));
+        }
         let cand = Candidate::host(local, "udp")
             .map_err(|e| EngineError::Io(format!("host candidate {local}: {e}")))?;
         rtc.add_local_candidate(cand);
@@ -331,8 +342,21 @@ impl Session {
         events: mpsc::UnboundedSender<RoomEvent>,
     ) -> Result<Self, EngineError> {
         let now = Instant::now();
-        let publisher = Peer::new(server, now).await?;
-        let subscriber = Peer::new(server, now).await?;
+        // Bandwidth estimation drives the video encoders' bitrates; it starts at the sum of
+        // the layers' nominal bitrates (and can only lower them).
+        let bwe = options
+            .publish
+            .as_ref()
+            .filter(|o| o.video && o.follow_bandwidth_estimate)
+            .map(|o| {
+                plan_layers(o.width, o.height, o.video_bitrate_bps, o.simulcast)
+                    .iter()
+                    .map(|l| u64::from(l.4))
+                    .sum::<u64>()
+                    + 64_000
+            });
+        let publisher = Peer::new(server, now, bwe).await?;
+        let subscriber = Peer::new(server, now, None).await?;
         let info = join.participant.clone().unwrap_or_default();
         let ping_interval = Duration::from_secs(join.ping_interval.clamp(1, 60) as u64);
         let ping_timeout = Duration::from_secs(join.ping_timeout.clamp(2, 120) as u64);
@@ -625,6 +649,27 @@ impl Session {
         }
     }
 
+    /// Shares the estimated bandwidth among the video layers, lowest first (audio keeps its
+    /// 32 kb/s), never above each layer's nominal bitrate nor below 50 kb/s.
+    fn follow_estimate(&mut self, estimate_bps: u64) {
+        let Some((_, layers)) = self.publishing.as_mut().and_then(|p| p.video.as_mut()) else {
+            return;
+        };
+        let mut left = estimate_bps.saturating_sub(40_000) * 9 / 10;
+        for l in layers.iter_mut() {
+            let nominal = u64::from(l.bitrate);
+            let rate = nominal.min(left).max(50_000);
+            left = left.saturating_sub(rate);
+            let current = u64::from(l.encoder.config().bitrate_bps);
+            if current.abs_diff(rate) * 10 > current {
+                tracing::debug!(rid = ?l.rid, from = current, to = rate, "encoder bitrate follows the estimate");
+                if let Err(e) = l.encoder.set_bitrate(rate as u32) {
+                    tracing::debug!("bitrate change refused: {e}");
+                }
+            }
+        }
+    }
+
     fn set_muted(&mut self, kind: TrackKind, muted: bool) -> Result<(), EngineError> {
         let mk = match kind {
             TrackKind::Video => MediaKind::Video,
@@ -850,6 +895,9 @@ impl Session {
                         }
                     }
                 }
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) if pc == Pc::Publisher => {
+                self.follow_estimate(estimate.as_u64());
             }
             Event::ChannelOpen(id, label) => {
                 if pc == Pc::Publisher {
@@ -1154,7 +1202,9 @@ impl Session {
                 if let Ok(Some(frame)) = src.next_frame(unix_us()) {
                     let rtp = now.duration_since(p.started).as_micros() as u64 * 9 / 100;
                     let t = MediaTime::new(rtp, Frequency::NINETY_KHZ);
-                    for l in layers.iter_mut().filter(|l| l.enabled) {
+                    // Highest layer first: its keyframes are the largest, and a server
+                    // switching up must not get them after the next frame of a lower layer.
+                    for l in layers.iter_mut().rev().filter(|l| l.enabled) {
                         let scaled;
                         let input = if (l.width, l.height) == (frame.width(), frame.height()) {
                             &frame

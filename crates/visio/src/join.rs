@@ -34,6 +34,9 @@ pub struct JoinArgs {
     /// Size of the fake camera.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     video_size: (u32, u32),
+    /// Let str0m's bandwidth estimate lower the video bitrate (experimental, see the engine docs).
+    #[arg(long)]
+    follow_bwe: bool,
     /// Frame rate of the fake camera.
     #[arg(long, default_value_t = 30)]
     fps: u32,
@@ -124,6 +127,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
             width: args.video_size.0,
             height: args.video_size.1,
             fps: args.fps.clamp(1, 60),
+            follow_bandwidth_estimate: args.follow_bwe,
             ..PublishOptions::fake_devices()
         })
     } else {
