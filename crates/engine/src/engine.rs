@@ -364,6 +364,8 @@ pub struct TrackStats {
     pub dominant_hz: Option<f64>,
 }
 
+pub(crate) type FinalStats = Arc<std::sync::Mutex<Option<Vec<TrackStats>>>>;
+
 pub(crate) enum Command {
     Data {
         packets: Vec<Vec<u8>>,
@@ -385,6 +387,8 @@ pub struct Room {
     name: String,
     sid: String,
     local: LocalParticipant,
+    /// The figures at the end of the session, for [`Room::track_stats`] after it ended.
+    final_stats: FinalStats,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -408,10 +412,20 @@ impl Room {
         let room_info = join.room.clone().unwrap_or_default();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let s = session::Session::new(ws, *join, server_addr, options, events_tx).await?;
+        let final_stats = FinalStats::default();
+        let s = session::Session::new(
+            ws,
+            *join,
+            server_addr,
+            options,
+            events_tx,
+            final_stats.clone(),
+        )
+        .await?;
         tokio::spawn(s.run(cmd_rx));
         Ok((
             Room {
+                final_stats,
                 name: room_info.name,
                 sid: room_info.sid,
                 local: LocalParticipant {
@@ -502,13 +516,23 @@ impl Room {
         rx.await.map_err(|_| EngineError::Disconnected)?
     }
 
-    /// Per remote track figures so far.
+    /// Per remote track figures so far (after the session ended: as they were at its end).
     pub async fn track_stats(&self) -> Result<Vec<TrackStats>, EngineError> {
+        let ended = || {
+            self.final_stats
+                .lock()
+                .ok()
+                .and_then(|s| s.clone())
+                .ok_or(EngineError::Disconnected)
+        };
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Stats(tx))
-            .map_err(|_| EngineError::Disconnected)?;
-        rx.await.map_err(|_| EngineError::Disconnected)
+        if self.commands.send(Command::Stats(tx)).is_err() {
+            return ended();
+        }
+        match rx.await {
+            Ok(v) => Ok(v),
+            Err(_) => ended(),
+        }
     }
 
     /// Leaves cleanly: LeaveRequest, then the peer connections close.

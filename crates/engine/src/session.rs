@@ -331,6 +331,7 @@ pub(crate) struct Session {
     rtt_ms: i64,
     connected_sent: bool,
     ended: Option<String>,
+    final_stats: crate::FinalStats,
 }
 
 impl Session {
@@ -340,6 +341,7 @@ impl Session {
         server: SocketAddr,
         options: RoomOptions,
         events: mpsc::UnboundedSender<RoomEvent>,
+        final_stats: crate::FinalStats,
     ) -> Result<Self, EngineError> {
         let now = Instant::now();
         // Bandwidth estimation drives the video encoders' bitrates; it starts at the sum of
@@ -386,6 +388,7 @@ impl Session {
             rtt_ms: 0,
             connected_sent: false,
             ended: None,
+            final_stats,
         };
         for p in &join.other_participants {
             s.participant_update(p.clone());
@@ -1052,7 +1055,11 @@ impl Session {
                             t.frames += 1;
                             t.width = frame.width();
                             t.height = frame.height();
-                            let embedded = media::read_embedded(&frame);
+                            // A capture time more than an hour away from now is a misread
+                            // that passed the code's CRC: ignore it.
+                            let now_ms = unix_ms();
+                            let embedded = media::read_embedded(&frame)
+                                .filter(|(_, ts)| now_ms.abs_diff(*ts) < 3_600_000);
                             if let Some((counter, ts_ms)) = embedded {
                                 match t.last_counter {
                                     Some(c) if counter < c => t.counter_regressions += 1,
@@ -1060,7 +1067,7 @@ impl Session {
                                     _ => {}
                                 }
                                 t.last_counter = Some(counter);
-                                let lat = unix_ms() as f64 - ts_ms as f64;
+                                let lat = now_ms as f64 - ts_ms as f64;
                                 if t.latencies.len() >= 10_000 {
                                     t.latencies.pop_front();
                                 }
@@ -1359,9 +1366,7 @@ impl Session {
                         let _ = done.send(self.set_muted(kind, muted));
                     }
                     Some(Command::Stats(tx)) => {
-                        let mut v: Vec<TrackStats> = self.remote.values().map(RemoteTrack::stats).collect();
-                        v.sort_by(|a, b| (&a.participant, a.kind as u8).cmp(&(&b.participant, b.kind as u8)));
-                        let _ = tx.send(v);
+                        let _ = tx.send(self.stats());
                     }
                     Some(Command::Participants(tx)) => {
                         let _ = tx.send(self.participants.values().map(RemoteParticipant::from_info).collect());
@@ -1375,12 +1380,21 @@ impl Session {
             }
         }
         let reason = self.ended.take().unwrap_or_default();
+        if let Ok(mut f) = self.final_stats.lock() {
+            *f = Some(self.stats());
+        }
         self.publisher.rtc.disconnect();
         self.subscriber.rtc.disconnect();
         for (_, _, done) in self.queued_data.drain(..) {
             let _ = done.send(Err(EngineError::Disconnected));
         }
         self.emit(RoomEvent::Disconnected { reason });
+    }
+
+    fn stats(&self) -> Vec<TrackStats> {
+        let mut v: Vec<TrackStats> = self.remote.values().map(RemoteTrack::stats).collect();
+        v.sort_by(|a, b| (&a.participant, a.kind as u8).cmp(&(&b.participant, b.kind as u8)));
+        v
     }
 
     async fn leave(&mut self) {
