@@ -173,6 +173,8 @@ struct DownTrack {
     rebase: TimeRebase,
     step: u64,
     last_in_time: Option<u64>,
+    /// Arrival of the last frame forwarded, so a switch never goes back to an older frame.
+    last_forwarded_at: Option<Instant>,
 }
 
 impl DownTrack {
@@ -190,6 +192,7 @@ impl DownTrack {
             rebase: TimeRebase::default(),
             step: 3000,
             last_in_time: None,
+            last_forwarded_at: None,
         }
     }
 
@@ -1561,7 +1564,12 @@ impl Core {
                     .map(|(r, _)| r.as_ref());
                 let target = simulcast::pick_rid(live, d.want).map(|r| Rid::from(r.as_str()));
                 if d.current != target {
-                    if target == Some(rid) && keyframe {
+                    // Layers are sent together: a keyframe that started arriving more than
+                    // half a frame before the last forwarded frame shows an older picture.
+                    let not_older = d
+                        .last_forwarded_at
+                        .is_none_or(|at| data.network_time + Duration::from_millis(15) >= at);
+                    if target == Some(rid) && keyframe && not_older {
                         tracing::debug!(track = %sid, from = ?d.current, to = %rid, "layer switch");
                         d.current = Some(rid);
                         d.rebase.rebase(time, d.step);
@@ -1610,6 +1618,7 @@ impl Core {
             if let Err(e) = writer.write(pt, data.network_time, out_time, data.data.clone()) {
                 tracing::debug!("write failed: {e}");
             } else {
+                d.last_forwarded_at = Some(data.network_time);
                 self.stats.frames_forwarded += 1;
                 let waited = now.saturating_duration_since(data.network_time);
                 self.latency
