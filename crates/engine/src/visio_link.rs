@@ -20,33 +20,8 @@ pub struct VisioRoom {
 /// The room code of a Visio link (`abc-defg-hij`, also written without hyphens or in upper
 /// case), or `None` when the link's last path segment is not one.
 pub fn room_code(link: &str) -> Option<String> {
-    let u = url::Url::parse(link).ok()?;
-    let last = u
-        .path()
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()?
-        .to_owned();
-    let letters: String = last
-        .chars()
-        .filter(|c| *c != '-')
-        .collect::<String>()
-        .to_lowercase();
-    if letters.len() != 10 || !letters.chars().all(|c| c.is_ascii_lowercase()) {
-        return None;
-    }
-    if last.contains('-') {
-        let parts: Vec<usize> = last.split('-').map(str::len).collect();
-        if parts != [3, 4, 3] {
-            return None;
-        }
-    }
-    Some(format!(
-        "{}-{}-{}",
-        &letters[0..3],
-        &letters[3..7],
-        &letters[7..10]
-    ))
+    url::Url::parse(link).ok()?;
+    room_code::normalize(link)
 }
 
 /// Asks the Visio API behind `link` for a token to its room, as `username`.

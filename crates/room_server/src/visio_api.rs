@@ -1,6 +1,7 @@
 //! The part of Visio's REST API (`/api/v1.0/`) a client needs to join a room, served by the
 //! local server so that a Visio link to it works like one to a Visio deployment. Rooms are
 //! "unregistered" rooms (Visio's `ALLOW_UNREGISTERED_ROOMS`): any valid slug can be joined.
+//! Room codes are read and normalised by the `room_code` crate, shared with the client.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,60 +17,6 @@ use crate::AppState;
 
 /// Visio caches room tokens for 6 hours; tokens are minted with that lifetime.
 const TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
-
-/// Normalises a room code or link the way Visio's web client does: the last path segment,
-/// lower case, letters only, then `abc-defg-hij`. `None` when it is not a room code.
-pub fn normalize_slug(input: &str) -> Option<String> {
-    let input = input.trim();
-    let last = input
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("");
-    let letters: String = last
-        .chars()
-        .filter(|c| *c != '-' && !c.is_whitespace())
-        .collect::<String>()
-        .to_lowercase();
-    if letters.len() != 10 || !letters.chars().all(|c| c.is_ascii_lowercase()) {
-        return None;
-    }
-    // Hyphens, when present, must be at Visio's places.
-    if last.contains('-') && !is_slug(&last.to_lowercase()) {
-        return None;
-    }
-    Some(format!(
-        "{}-{}-{}",
-        &letters[0..3],
-        &letters[3..7],
-        &letters[7..10]
-    ))
-}
-
-/// Exactly Visio's pattern `[a-z]{3}-[a-z]{4}-[a-z]{3}`.
-pub fn is_slug(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 3
-        && [3, 4, 3]
-            .iter()
-            .zip(&parts)
-            .all(|(n, p)| p.len() == *n && p.chars().all(|c| c.is_ascii_lowercase()))
-}
-
-/// A fresh random room slug.
-pub fn random_slug() -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    let mut part = |n: usize| -> String {
-        (0..n)
-            .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
-            .collect()
-    };
-    format!("{}-{}-{}", part(3), part(4), part(3))
-}
 
 fn livekit_url(state: &AppState, headers: &HeaderMap) -> String {
     if !state.public_url.is_empty() {
@@ -127,7 +74,7 @@ pub(crate) async fn room(
     Path(slug): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(slug) = normalize_slug(&slug) else {
+    let Some(slug) = room_code::normalize(&slug) else {
         return not_found();
     };
     let username = query
@@ -196,30 +143,4 @@ fn uuid_like() -> String {
         &s[16..20],
         &s[20..32]
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs_are_normalised_like_visio() {
-        assert_eq!(
-            normalize_slug("abc-defg-hij").as_deref(),
-            Some("abc-defg-hij")
-        );
-        assert_eq!(
-            normalize_slug("ABCDEFGHIJ").as_deref(),
-            Some("abc-defg-hij")
-        );
-        assert_eq!(
-            normalize_slug("https://visio.numerique.gouv.fr/abc-defg-hij?x=1").as_deref(),
-            Some("abc-defg-hij")
-        );
-        assert_eq!(normalize_slug("abc-defg-hi"), None);
-        assert_eq!(normalize_slug("ab-cdefg-hij"), None);
-        assert_eq!(normalize_slug("abc-defg-hi1"), None);
-        assert_eq!(normalize_slug(""), None);
-        assert!(is_slug(&random_slug()));
-    }
 }

@@ -142,7 +142,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             server.http_addr()
         );
         if let Some(room) = args.demo_room {
-            let slug = room_server::visio_api::normalize_slug(&room)
+            let slug = room_code::normalize(&room)
                 .with_context(|| format!("{room:?} is not a Visio room code (abc-defg-hij)"))?;
             println!("  demo room   : http://{}/{slug}", server.http_addr());
             println!(
