@@ -147,6 +147,17 @@ struct UpTrack {
     announced: Option<Vec<bool>>,
 }
 
+impl UpTrack {
+    /// Simulcast layers received in the last 1.5 s: a paused layer drops out of the choice.
+    fn live_rids(&self, now: Instant) -> Vec<Rid> {
+        self.rids_seen
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(*at) < Duration::from_millis(1500))
+            .map(|(r, _)| *r)
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DownState {
     ToOpen,
@@ -1034,13 +1045,8 @@ impl Core {
             .tracks
             .iter()
             .find(|t| t.info.sid == sid)?;
-        let now = Instant::now();
-        let live = up
-            .rids_seen
-            .iter()
-            .filter(|(_, at)| now.saturating_duration_since(*at) < Duration::from_millis(1500))
-            .map(|(r, _)| r.as_ref());
-        simulcast::pick_rid(live, want).map(|r| Rid::from(r.as_str()))
+        let live = up.live_rids(Instant::now());
+        simulcast::pick_rid(live.iter().map(|r| r.as_ref()), want).map(|r| Rid::from(r.as_str()))
     }
 
     /// Tells each simulcast publisher which qualities anyone watches (dynacast), when that
@@ -1521,7 +1527,8 @@ impl Core {
         let muted = t.info.muted;
         let psid = p.info.sid.clone();
         let room = p.room.clone();
-        let live_rids: Vec<(Rid, Instant)> = t.rids_seen.clone();
+        // Worked out once per frame for every subscriber.
+        let live_rids = t.live_rids(now);
         if !data.contiguous && !is_audio {
             self.request_keyframe(from, &sid, data.rid);
         }
@@ -1556,13 +1563,8 @@ impl Core {
             let time = data.time.numer();
             if let Some(rid) = data.rid {
                 // Simulcast: choose the layer, switch on a keyframe of the target layer.
-                let live = live_rids
-                    .iter()
-                    .filter(|(_, at)| {
-                        now.saturating_duration_since(*at) < Duration::from_millis(1500)
-                    })
-                    .map(|(r, _)| r.as_ref());
-                let target = simulcast::pick_rid(live, d.want).map(|r| Rid::from(r.as_str()));
+                let target = simulcast::pick_rid(live_rids.iter().map(|r| r.as_ref()), d.want)
+                    .map(|r| Rid::from(r.as_str()));
                 if d.current != target {
                     // Layers are sent together: a keyframe that started arriving more than
                     // half a frame before the last forwarded frame shows an older picture.

@@ -212,6 +212,30 @@ impl<'a> Mapper<'a> {
         self.put(format!("{dst}.value.bias"), b, Some((2 * d, 3 * d)))
     }
 
+    /// A block's self-attention: layer norm, stacked q/k/v, output projection.
+    fn self_attention(&mut self, p: &str, s: &str, d: usize) -> Result<(), ConvertError> {
+        self.ln(
+            &format!("{p}.attn_ln"),
+            &format!("{s}/self_attention/layer_norm"),
+        )?;
+        self.qkv(
+            &format!("{p}.attn"),
+            &format!("{s}/self_attention/linear_0"),
+            d,
+        )?;
+        self.lin(
+            &format!("{p}.attn.out"),
+            &format!("{s}/self_attention/linear_1"),
+        )
+    }
+
+    /// A block's feed-forward part: layer norm and two projections.
+    fn mlp(&mut self, p: &str, s: &str) -> Result<(), ConvertError> {
+        self.ln(&format!("{p}.mlp_ln"), &format!("{s}/ffn/layer_norm"))?;
+        self.lin(&format!("{p}.mlp.0"), &format!("{s}/ffn/linear_0"))?;
+        self.lin(&format!("{p}.mlp.2"), &format!("{s}/ffn/linear_1"))
+    }
+
     /// Cross-attention: k, v stacked; the key has no bias.
     fn kv(&mut self, dst: &str, src: &str, d: usize) -> Result<(), ConvertError> {
         let (w, b) = (
@@ -265,41 +289,15 @@ fn to_openai(m: &Ct2Model) -> Result<(Vec<Out>, HParams), ConvertError> {
     x.put("encoder.positional_embedding".into(), enc_pos, None)?;
     for i in 0..hp.n_audio_layer {
         let (s, p) = (format!("encoder/layer_{i}"), format!("encoder.blocks.{i}"));
-        x.ln(
-            &format!("{p}.attn_ln"),
-            &format!("{s}/self_attention/layer_norm"),
-        )?;
-        x.qkv(
-            &format!("{p}.attn"),
-            &format!("{s}/self_attention/linear_0"),
-            d,
-        )?;
-        x.lin(
-            &format!("{p}.attn.out"),
-            &format!("{s}/self_attention/linear_1"),
-        )?;
-        x.ln(&format!("{p}.mlp_ln"), &format!("{s}/ffn/layer_norm"))?;
-        x.lin(&format!("{p}.mlp.0"), &format!("{s}/ffn/linear_0"))?;
-        x.lin(&format!("{p}.mlp.2"), &format!("{s}/ffn/linear_1"))?;
+        x.self_attention(&p, &s, d)?;
+        x.mlp(&p, &s)?;
     }
     x.ln("encoder.ln_post", "encoder/layer_norm")?;
     x.put("decoder.token_embedding.weight".into(), embed, None)?;
     x.put("decoder.positional_embedding".into(), dec_pos, None)?;
     for i in 0..hp.n_text_layer {
         let (s, p) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
-        x.ln(
-            &format!("{p}.attn_ln"),
-            &format!("{s}/self_attention/layer_norm"),
-        )?;
-        x.qkv(
-            &format!("{p}.attn"),
-            &format!("{s}/self_attention/linear_0"),
-            d,
-        )?;
-        x.lin(
-            &format!("{p}.attn.out"),
-            &format!("{s}/self_attention/linear_1"),
-        )?;
+        x.self_attention(&p, &s, d)?;
         x.ln(
             &format!("{p}.cross_attn_ln"),
             &format!("{s}/attention/layer_norm"),
@@ -317,9 +315,7 @@ fn to_openai(m: &Ct2Model) -> Result<(Vec<Out>, HParams), ConvertError> {
             &format!("{p}.cross_attn.out"),
             &format!("{s}/attention/linear_2"),
         )?;
-        x.ln(&format!("{p}.mlp_ln"), &format!("{s}/ffn/layer_norm"))?;
-        x.lin(&format!("{p}.mlp.0"), &format!("{s}/ffn/linear_0"))?;
-        x.lin(&format!("{p}.mlp.2"), &format!("{s}/ffn/linear_1"))?;
+        x.mlp(&p, &s)?;
     }
     x.ln("decoder.ln", "decoder/layer_norm")?;
     let mut out = x.out;
