@@ -325,6 +325,18 @@ pub enum RoomEvent {
         participant_identity: String,
         quality: String,
     },
+    /// The connection to the server was lost and the engine is trying to get it back
+    /// (`attempt` counts from 1 within one outage). Media may stop until `Reconnected`.
+    Reconnecting {
+        attempt: u32,
+        reason: String,
+    },
+    /// Back in the room. `resumed`: the same session continued (signalling resumed, the
+    /// others never saw us leave); otherwise a new session was joined and our tracks
+    /// published again (the others saw us leave and come back).
+    Reconnected {
+        resumed: bool,
+    },
     /// The session ended; no more events follow.
     Disconnected {
         reason: String,
@@ -379,7 +391,19 @@ pub(crate) enum Command {
         done: oneshot::Sender<Result<(), EngineError>>,
     },
     Participants(oneshot::Sender<Vec<RemoteParticipant>>),
+    TrackSettings(Vec<TrackSetting>),
     Disconnect(oneshot::Sender<()>),
+}
+
+/// What the UI wants of one remote track (LiveKit's `UpdateTrackSettings`): the server picks
+/// the simulcast layer that fits `width`x`height` and sends nothing while `enabled` is false.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackSetting {
+    pub track_sid: String,
+    pub enabled: bool,
+    /// Wanted size in pixels; 0x0 leaves the layer choice to the server (highest).
+    pub width: u32,
+    pub height: u32,
 }
 
 /// A joined room. Dropping it ends the session without a Leave; prefer [`Room::disconnect`].
@@ -514,6 +538,15 @@ impl Room {
             })
             .map_err(|_| EngineError::Disconnected)?;
         rx.await.map_err(|_| EngineError::Disconnected)?
+    }
+
+    /// Adaptive stream: asks the server for the layer fitting each listed track's size, and
+    /// to pause (`enabled: false`) video nobody looks at. Fire and forget: the server applies
+    /// settings in order, and tracks not yet subscribed keep theirs until they are.
+    pub fn set_track_settings(&self, settings: Vec<TrackSetting>) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::TrackSettings(settings))
+            .map_err(|_| EngineError::Disconnected)
     }
 
     /// Per remote track figures so far (after the session ended: as they were at its end).
