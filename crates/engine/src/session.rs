@@ -1371,6 +1371,17 @@ impl Session {
                     Some(Command::Participants(tx)) => {
                         let _ = tx.send(self.participants.values().map(RemoteParticipant::from_info).collect());
                     }
+                    Some(Command::TrackSettings(settings)) => {
+                        for t in settings {
+                            self.outbox.push(Req::TrackSetting(proto::UpdateTrackSettings {
+                                track_sids: vec![t.track_sid],
+                                disabled: !t.enabled,
+                                width: t.width,
+                                height: t.height,
+                                ..Default::default()
+                            }));
+                        }
+                    }
                     Some(Command::Disconnect(tx)) => {
                         self.leave().await;
                         let _ = tx.send(());
