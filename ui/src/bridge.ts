@@ -1,0 +1,269 @@
+/**
+ * The TypeScript mirror of `src-tauri/BRIDGE.md`: the commands, events and video-lane contract
+ * between the Rust shell and this UI. Keep both in step; the names here are the ones on the wire.
+ *
+ * The UI talks to a `Bridge`: the Tauri one in the app, or a mock (loaded by dynamic import only
+ * when `window.__TAURI_INTERNALS__` is absent) that simulates a meeting for development.
+ */
+
+export type ErrorCode =
+  | "invalid_link"
+  | "unreachable"
+  | "unauthorized"
+  | "room_full"
+  | "denied"
+  | "camera_busy"
+  | "camera_missing"
+  | "microphone_missing"
+  | "no_keychain"
+  | "not_connected"
+  | "protocol"
+  | "internal";
+
+/** Every `ErrorCode`, so that tests can check each has its translated sentence. */
+export const ERROR_CODES: readonly ErrorCode[] = [
+  "invalid_link",
+  "unreachable",
+  "unauthorized",
+  "room_full",
+  "denied",
+  "camera_busy",
+  "camera_missing",
+  "microphone_missing",
+  "no_keychain",
+  "not_connected",
+  "protocol",
+  "internal",
+];
+
+/** What a failing command rejects with. */
+export interface AppError {
+  code: ErrorCode;
+  message: string;
+}
+
+export type Language = "fr" | "en";
+export type LowBandwidthMode = "off" | "audio-only" | "speaker-only";
+export const LOW_BANDWIDTH_MODES: readonly LowBandwidthMode[] = ["off", "audio-only", "speaker-only"];
+
+export interface AppInfo {
+  version: string;
+  locale: Language;
+  launchLink: string | null;
+  autoJoin: boolean;
+  defaultServer: string;
+  videoLane: { url: string };
+}
+
+export interface RoomRef {
+  server: string;
+  roomCode: string;
+  link: string;
+}
+
+export interface RecentRoom extends RoomRef {
+  /** ISO 8601. */
+  lastJoinedAt: string;
+}
+
+export interface Settings {
+  language: Language;
+  displayName: string;
+  lowBandwidth: LowBandwidthMode;
+  captions: boolean;
+  cameraId: string | null;
+  microphoneId: string | null;
+  speakerId: string | null;
+  /** Names of the settings fixed by IT policy. */
+  locked: string[];
+}
+
+export type SettingsUpdate = Partial<Omit<Settings, "locked">>;
+
+export interface Device {
+  id: string;
+  label: string;
+  isDefault: boolean;
+}
+
+export interface Devices {
+  cameras: Device[];
+  microphones: Device[];
+  speakers: Device[];
+}
+
+export type DeviceKind = "camera" | "microphone" | "speaker";
+
+export type Quality = "excellent" | "good" | "poor" | "lost" | "unknown";
+export const QUALITIES: readonly Quality[] = ["excellent", "good", "poor", "lost", "unknown"];
+
+export type TrackSource = "camera" | "microphone" | "screen_share" | "screen_share_audio" | "unknown";
+
+export interface TrackInfo {
+  sid: string;
+  kind: "audio" | "video";
+  source: TrackSource;
+  muted: boolean;
+  width: number;
+  height: number;
+}
+
+export interface Participant {
+  identity: string;
+  sid: string;
+  name: string;
+  isLocal: boolean;
+  attributes: Record<string, string>;
+  handRaisedAt: string | null;
+  tracks: TrackInfo[];
+  quality: Quality;
+  speaking: boolean;
+}
+
+export interface ChatMessage {
+  id: string;
+  fromIdentity: string;
+  fromName: string;
+  text: string;
+  /** Unix milliseconds. */
+  timestamp: number;
+  isLocal: boolean;
+}
+
+export interface JoinRequest {
+  link: string;
+  displayName: string;
+  cameraOn: boolean;
+  micOn: boolean;
+  cameraId?: string | null;
+  microphoneId?: string | null;
+  speakerId?: string | null;
+}
+
+export interface JoinResult {
+  roomName: string;
+  roomCode: string;
+  link: string;
+  local: Participant;
+  participants: Participant[];
+}
+
+/** A remote video track the UI shows, at its size on screen in device pixels. */
+export interface VideoTile {
+  trackSid: string;
+  width: number;
+  height: number;
+}
+
+export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
+
+export type RoomEvent =
+  | { type: "participantConnected"; participant: Participant }
+  | { type: "participantDisconnected"; identity: string }
+  | { type: "participantUpdated"; participant: Participant }
+  | { type: "trackPublished"; identity: string; track: TrackInfo }
+  | { type: "trackUnpublished"; identity: string; trackSid: string }
+  | { type: "trackMuted"; identity: string; trackSid: string; muted: boolean }
+  | { type: "activeSpeakers"; identities: string[] }
+  | { type: "connectionQuality"; identity: string; quality: Quality }
+  | { type: "chatMessage"; message: ChatMessage }
+  | { type: "reaction"; fromIdentity: string; emoji: string }
+  | { type: "caption"; participantIdentity: string; segmentId: string; text: string; final: boolean }
+  | { type: "notification"; kind: string }
+  | { type: "connectionState"; state: ConnectionState; reason?: string; code?: ErrorCode }
+  | { type: "micLevel"; level: number };
+
+export type AppEvent = { type: "openLink"; link: string };
+
+/** Each command's request (`undefined` = the command takes none) and result. */
+export interface Commands {
+  app_info: [undefined, AppInfo];
+  resolve_room: [{ input: string }, RoomRef];
+  create_room: [{ server?: string }, RoomRef];
+  recent_rooms: [undefined, RecentRoom[]];
+  get_settings: [undefined, Settings];
+  update_settings: [SettingsUpdate, Settings];
+  list_devices: [undefined, Devices];
+  start_preview: [{ cameraId: string | null; microphoneId: string | null }, void];
+  stop_preview: [undefined, void];
+  play_test_sound: [{ speakerId: string | null }, void];
+  join: [JoinRequest, JoinResult];
+  leave: [undefined, void];
+  set_microphone: [{ enabled: boolean }, void];
+  set_camera: [{ enabled: boolean }, void];
+  select_device: [{ kind: DeviceKind; id: string }, void];
+  send_chat: [{ text: string }, ChatMessage];
+  set_hand_raised: [{ raised: boolean }, void];
+  send_reaction: [{ emoji: string }, void];
+  set_video_subscriptions: [{ tiles: VideoTile[] }, void];
+  set_low_bandwidth: [{ mode: LowBandwidthMode }, void];
+}
+
+export type CommandName = keyof Commands;
+export type RequestOf<K extends CommandName> = Commands[K][0];
+export type ResultOf<K extends CommandName> = Commands[K][1];
+
+/** The subset of `WebSocket` the video lane uses, so the mock can stand in for it. */
+export interface VideoSocket {
+  binaryType: BinaryType;
+  onopen: ((ev: Event) => void) | null;
+  onmessage: ((ev: MessageEvent) => void) | null;
+  onclose: ((ev: CloseEvent) => void) | null;
+  onerror: ((ev: Event) => void) | null;
+  close(): void;
+}
+
+export type Unlisten = () => void;
+
+export interface Bridge {
+  /** `true` for the development mock, so the UI can say so. */
+  readonly isMock: boolean;
+  call<K extends CommandName>(cmd: K, request: RequestOf<K>): Promise<ResultOf<K>>;
+  onRoomEvent(handler: (event: RoomEvent) => void): Promise<Unlisten>;
+  onAppEvent(handler: (event: AppEvent) => void): Promise<Unlisten>;
+  openVideoLane(url: string): VideoSocket;
+}
+
+/** Turns whatever a command rejected with into an `AppError` (unknown shapes become `internal`). */
+export function toAppError(e: unknown): AppError {
+  if (typeof e === "object" && e !== null && "code" in e) {
+    const code = (e as { code: unknown }).code;
+    const message = (e as { message?: unknown }).message;
+    if (typeof code === "string" && (ERROR_CODES as readonly string[]).includes(code)) {
+      return { code: code as ErrorCode, message: typeof message === "string" ? message : "" };
+    }
+  }
+  if (e instanceof Error) return { code: "internal", message: e.message };
+  return { code: "internal", message: typeof e === "string" ? e : JSON.stringify(e) ?? "" };
+}
+
+declare global {
+  interface Window {
+    __TAURI_INTERNALS__?: unknown;
+  }
+}
+
+/** The Tauri bridge: `invoke` with one argument named `request`, events `room` and `app`. */
+async function tauriBridge(): Promise<Bridge> {
+  const [{ invoke }, { listen }] = await Promise.all([
+    import("@tauri-apps/api/core"),
+    import("@tauri-apps/api/event"),
+  ]);
+  return {
+    isMock: false,
+    call: (cmd, request) =>
+      invoke(cmd, request === undefined ? undefined : { request }) as Promise<ResultOf<typeof cmd>>,
+    onRoomEvent: (handler) => listen<RoomEvent>("room", (e) => handler(e.payload)),
+    onAppEvent: (handler) => listen<AppEvent>("app", (e) => handler(e.payload)),
+    openVideoLane: (url) => new WebSocket(url),
+  };
+}
+
+/** The bridge for this window: Tauri's when hosted by the app, else the development mock. */
+export async function connectBridge(): Promise<Bridge> {
+  if (typeof window !== "undefined" && window.__TAURI_INTERNALS__ !== undefined) {
+    return tauriBridge();
+  }
+  const { createMockBridge } = await import("./mock/mockBridge");
+  return createMockBridge(new URLSearchParams(window.location.search));
+}

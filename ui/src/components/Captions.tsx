@@ -1,0 +1,21 @@
+/** Live captions in an `aria-live` region: the latest lines, interim text replaced by the final. */
+
+import type { Participant } from "../bridge";
+import { t } from "../i18n/i18n";
+import type { Caption } from "../meeting/state";
+
+export function Captions({ on, captions, participants }: { on: boolean; captions: Caption[]; participants: Participant[] }) {
+  const names = new Map(participants.map((p) => [p.identity, p.isLocal ? t("chat.me") : p.name]));
+  const recent = captions.slice(-3);
+  return (
+    <div id="captions-region" class={`captions${on ? "" : " hidden"}`} data-testid="captions-region" aria-live="polite" aria-label={t("captions.label")} hidden={!on}>
+      {on && recent.length === 0 && <p class="hint">{t("captions.waiting")}</p>}
+      {on &&
+        recent.map((c) => (
+          <p key={`${c.identity}/${c.segmentId}`} class={c.final ? "final" : "interim"} data-final={String(c.final)}>
+            <strong>{names.get(c.identity) ?? c.identity}</strong> {c.text}
+          </p>
+        ))}
+    </div>
+  );
+}

@@ -1,0 +1,376 @@
+/**
+ * A development stand-in for the Rust side, loaded (by dynamic import) only when the page runs
+ * outside Tauri, e.g. `npm run dev` in a browser: a meeting with a few participants who talk,
+ * chat, raise hands and send captions, and synthetic I420 frames on a fake video lane built with
+ * the real frame encoder. URL parameters shape it for screenshots:
+ * `participants=N`, `screenshare=1`, `nocamera=1`, `nomic=1`, `locked=language,lowBandwidth`,
+ * `lang=en`.
+ * Room codes starting with `zzz` answer `room_full`, `den` `denied`, and links to a host named
+ * `down.example` answer `unreachable`.
+ */
+
+import type {
+  AppEvent,
+  Bridge,
+  ChatMessage,
+  CommandName,
+  Devices,
+  Participant,
+  Quality,
+  RecentRoom,
+  RequestOf,
+  ResultOf,
+  RoomEvent,
+  Settings,
+  TrackInfo,
+  VideoSocket,
+  VideoTile,
+} from "../bridge";
+import { normalizeRoomCode } from "../roomCode";
+import { encodeFrame, rgbToYuv } from "../video/frame";
+
+const NAMES = [
+  "Camille Martin", "Léa Bernard", "Hugo Dubois", "Chloé Thomas", "Louis Robert", "Manon Richard",
+  "Nathan Petit", "Inès Durand", "Jules Leroy", "Emma Moreau", "Lucas Simon", "Jade Laurent",
+  "Gabriel Lefebvre", "Louise Michel", "Arthur Garcia", "Alice David", "Raphaël Bertrand",
+  "Lina Roux", "Adam Vincent", "Rose Fournier", "Paul Morel", "Anna Girard", "Léo André",
+  "Zoé Mercier", "Tom Blanc", "Mila Guerin", "Noah Boyer", "Lou Garnier", "Ethan Chevalier",
+];
+
+const COLOURS: Array<[number, number, number]> = [
+  [0, 0, 145], [225, 0, 15], [24, 117, 60], [200, 140, 0], [110, 68, 90], [0, 99, 203], [160, 60, 0],
+];
+
+function err(code: string, message: string): { code: string; message: string } {
+  return { code, message };
+}
+
+function video(sid: string, source: TrackInfo["source"], muted = false): TrackInfo {
+  return { sid, kind: "video", source, muted, width: 1280, height: 720 };
+}
+
+function audio(sid: string, muted: boolean): TrackInfo {
+  return { sid, kind: "audio", source: "microphone", muted, width: 0, height: 0 };
+}
+
+class FakeLane implements VideoSocket {
+  binaryType: BinaryType = "blob";
+  onopen: ((ev: Event) => void) | null = null;
+  onmessage: ((ev: MessageEvent) => void) | null = null;
+  onclose: ((ev: CloseEvent) => void) | null = null;
+  onerror: ((ev: Event) => void) | null = null;
+  private timer: ReturnType<typeof setInterval>;
+  private counters = new Map<string, number>();
+
+  constructor(private readonly mock: MockBridge) {
+    this.timer = setInterval(() => this.tick(), 1000 / 15);
+  }
+
+  private tick(): void {
+    if (!this.onmessage) return;
+    for (const [trackId, size, colour] of this.mock.wantedFrames()) {
+      const n = (this.counters.get(trackId) ?? 0) + 1;
+      this.counters.set(trackId, n);
+      const data = synthFrame(trackId, size.width, size.height, n, colour);
+      this.onmessage(new MessageEvent("message", { data }));
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** Colour bars with a moving white bar, like the engine's synthetic source. */
+function synthFrame(trackId: string, width: number, height: number, n: number, colour: [number, number, number]): ArrayBuffer {
+  const w = Math.max(2, Math.min(640, width)) & ~1;
+  const h = Math.max(2, Math.min(360, height)) & ~1;
+  const cw = w / 2;
+  const ch = h / 2;
+  const y = new Uint8Array(w * h);
+  const u = new Uint8Array(cw * ch);
+  const v = new Uint8Array(cw * ch);
+  const [by, bu, bv] = rgbToYuv(...colour);
+  const [ly, lu, lv] = rgbToYuv(colour[0] / 2 + 100, colour[1] / 2 + 100, colour[2] / 2 + 100);
+  const bar = Math.floor(((n * 4) % w) / 2) * 2;
+  const barW = Math.max(4, Math.floor(w / 24)) & ~1;
+  for (let row = 0; row < h; row++) {
+    const lower = row > h * 0.7;
+    for (let col = 0; col < w; col++) {
+      const inBar = col >= bar && col < bar + barW;
+      y[row * w + col] = inBar ? 235 : lower ? ly : by;
+    }
+  }
+  for (let row = 0; row < ch; row++) {
+    const lower = row > ch * 0.7;
+    for (let col = 0; col < cw; col++) {
+      const inBar = col * 2 >= bar && col * 2 < bar + barW;
+      u[row * cw + col] = inBar ? 128 : lower ? lu : bu;
+      v[row * cw + col] = inBar ? 128 : lower ? lv : bv;
+    }
+  }
+  return encodeFrame({ trackId, width: w, height: h, counter: n, y, u, v });
+}
+
+class MockBridge implements Bridge {
+  readonly isMock = true;
+  private roomHandlers = new Set<(e: RoomEvent) => void>();
+  private appHandlers = new Set<(e: AppEvent) => void>();
+  private timers: Array<ReturnType<typeof setInterval>> = [];
+  private participants: Participant[] = [];
+  private subscriptions: VideoTile[] = [];
+  private previewOn = false;
+  private localCamera = false;
+  private localMic = false;
+  private localName = "";
+  private settings: Settings;
+  private recent: RecentRoom[];
+  private devices: Devices;
+
+  constructor(private readonly params: URLSearchParams) {
+    const locked = (params.get("locked") ?? "").split(",").filter((s) => s.length > 0);
+    this.settings = {
+      language: params.get("lang") === "en" ? "en" : "fr",
+      displayName: "Dominique Agent",
+      lowBandwidth: "off",
+      captions: false,
+      cameraId: null,
+      microphoneId: null,
+      speakerId: null,
+      locked,
+    };
+    const now = Date.now();
+    this.recent = [
+      { server: "https://visio.numerique.gouv.fr", roomCode: "ddd-equi-pex", link: "https://visio.numerique.gouv.fr/ddd-equi-pex", lastJoinedAt: new Date(now - 3600e3).toISOString() },
+      { server: "https://visio.numerique.gouv.fr", roomCode: "hbd-ossi-erq", link: "https://visio.numerique.gouv.fr/hbd-ossi-erq", lastJoinedAt: new Date(now - 86400e3 * 2).toISOString() },
+    ];
+    this.devices = {
+      cameras: params.get("nocamera") ? [] : [
+        { id: "cam-1", label: "Caméra intégrée", isDefault: true },
+        { id: "cam-2", label: "Logitech C920", isDefault: false },
+      ],
+      microphones: params.get("nomic") ? [] : [
+        { id: "mic-1", label: "Microphone interne", isDefault: true },
+        { id: "mic-2", label: "Casque Jabra", isDefault: false },
+      ],
+      speakers: [
+        { id: "spk-1", label: "Haut-parleurs internes", isDefault: true },
+        { id: "spk-2", label: "Casque Jabra", isDefault: false },
+      ],
+    };
+  }
+
+  async call<K extends CommandName>(cmd: K, request: RequestOf<K>): Promise<ResultOf<K>> {
+    await new Promise((r) => setTimeout(r, 30));
+    return this.handle(cmd, request) as ResultOf<K>;
+  }
+
+  private emit(e: RoomEvent): void {
+    for (const h of this.roomHandlers) h(e);
+  }
+
+  private resolve(input: string): { server: string; roomCode: string; link: string } {
+    const code = normalizeRoomCode(input);
+    if (code === null) throw err("invalid_link", `not a Visio link or room code: ${input.slice(0, 80)}`);
+    const m = /^[a-z]+:\/\/([^/]+)/i.exec(input.trim());
+    const host = m?.[1] ?? "visio.numerique.gouv.fr";
+    if (host === "down.example") throw err("unreachable", `connect to https://${host}: connection refused`);
+    const server = `https://${host}`;
+    return { server, roomCode: code, link: `${server}/${code}` };
+  }
+
+  private handle(cmd: CommandName, request: unknown): unknown {
+    const req = request as Record<string, unknown>;
+    switch (cmd) {
+      case "app_info":
+        return {
+          version: "0.1.0-mock",
+          locale: this.settings.language,
+          launchLink: this.params.get("link"),
+          autoJoin: false,
+          defaultServer: "https://visio.numerique.gouv.fr",
+          videoLane: { url: "mock://video" },
+        };
+      case "resolve_room":
+        return this.resolve(String(req.input));
+      case "create_room": {
+        const letters = Array.from({ length: 10 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("");
+        return this.resolve(letters);
+      }
+      case "recent_rooms":
+        return this.recent;
+      case "get_settings":
+        return this.settings;
+      case "update_settings": {
+        const patch = { ...req };
+        for (const k of this.settings.locked) delete patch[k];
+        this.settings = { ...this.settings, ...patch };
+        return this.settings;
+      }
+      case "list_devices":
+        return this.devices;
+      case "start_preview":
+        if (req.cameraId !== null && this.devices.cameras.length === 0) throw err("camera_missing", "no video device");
+        if (req.cameraId === "cam-2" && this.params.get("busy")) throw err("camera_busy", "/dev/video1: device or resource busy");
+        this.previewOn = req.cameraId !== null;
+        this.startMicLevel();
+        return undefined;
+      case "stop_preview":
+        this.previewOn = false;
+        return undefined;
+      case "play_test_sound":
+        return undefined;
+      case "join":
+        return this.join(req as unknown as RequestOf<"join">);
+      case "leave":
+        this.stopMeeting();
+        return undefined;
+      case "set_microphone":
+        if (req.enabled === true && this.devices.microphones.length === 0) throw err("microphone_missing", "no audio input device");
+        this.localMic = req.enabled === true;
+        return undefined;
+      case "set_camera":
+        if (req.enabled === true && this.devices.cameras.length === 0) throw err("camera_missing", "no video device");
+        this.localCamera = req.enabled === true;
+        return undefined;
+      case "select_device":
+        return undefined;
+      case "send_chat": {
+        const text = String(req.text);
+        const msg: ChatMessage = { id: `m${Date.now()}`, fromIdentity: "me", fromName: this.localName, text, timestamp: Date.now(), isLocal: true };
+        setTimeout(() => this.botSays(`Bien reçu : « ${text.slice(0, 40)} »`), 800);
+        return msg;
+      }
+      case "set_hand_raised":
+        return undefined;
+      case "send_reaction":
+        this.emit({ type: "reaction", fromIdentity: "me", emoji: String(req.emoji) });
+        return undefined;
+      case "set_video_subscriptions":
+        this.subscriptions = (req.tiles as VideoTile[]) ?? [];
+        return undefined;
+      case "set_low_bandwidth":
+        return undefined;
+    }
+    return undefined;
+  }
+
+  private micTimer: ReturnType<typeof setInterval> | null = null;
+
+  private startMicLevel(): void {
+    if (this.micTimer !== null) return;
+    let phase = 0;
+    this.micTimer = setInterval(() => {
+      phase += 1;
+      const level = Math.max(0, Math.sin(phase / 3) * 0.5 + 0.35 + Math.random() * 0.15);
+      const inMeetingMuted = this.timers.length > 0 && !this.localMic;
+      this.emit({ type: "micLevel", level: inMeetingMuted ? 0 : Math.min(1, level) });
+    }, 1000 / 15);
+  }
+
+  private botSays(text: string): void {
+    const bot = this.participants[0];
+    if (!bot) return;
+    this.emit({
+      type: "chatMessage",
+      message: { id: `b${Date.now()}${Math.random()}`, fromIdentity: bot.identity, fromName: bot.name, text, timestamp: Date.now(), isLocal: false },
+    });
+  }
+
+  private join(req: RequestOf<"join">): unknown {
+    const { roomCode, link } = this.resolve(req.link);
+    if (roomCode.startsWith("zzz")) throw err("room_full", "room has reached its participant limit");
+    if (roomCode.startsWith("den")) throw err("denied", "lobby: entry refused");
+    this.localName = req.displayName;
+    this.localCamera = req.cameraOn;
+    this.localMic = req.micOn;
+    const count = Math.max(1, Math.min(60, Number(this.params.get("participants") ?? "5") || 5));
+    const qualities: Quality[] = ["excellent", "good", "excellent", "poor", "good"];
+    this.participants = Array.from({ length: count - 1 }, (_, i) => {
+      const tracks: TrackInfo[] = [audio(`TR_a${i}`, i % 3 === 1)];
+      if (i % 4 !== 3) tracks.push(video(`TR_v${i}`, "camera"));
+      if (i === 1 && this.params.get("screenshare")) tracks.push(video(`TR_s${i}`, "screen_share"));
+      return {
+        identity: `user-${i}`,
+        sid: `PA_${i}`,
+        name: NAMES[i % NAMES.length] ?? `P${i}`,
+        isLocal: false,
+        attributes: {},
+        handRaisedAt: i === 2 ? new Date().toISOString() : null,
+        tracks,
+        quality: qualities[i % qualities.length] ?? "good",
+        speaking: false,
+      };
+    });
+    const local: Participant = {
+      identity: "me",
+      sid: "PA_me",
+      name: req.displayName,
+      isLocal: true,
+      attributes: {},
+      handRaisedAt: null,
+      tracks: [audio("TR_me_a", !req.micOn), video("TR_me_v", "camera", !req.cameraOn)],
+      quality: "excellent",
+      speaking: false,
+    };
+    this.startMeeting();
+    return { roomName: roomCode, roomCode, link, local, participants: this.participants };
+  }
+
+  private startMeeting(): void {
+    let tick = 0;
+    this.timers.push(
+      setInterval(() => {
+        tick++;
+        const n = this.participants.length;
+        if (n === 0) return;
+        const speaker = this.participants[Math.floor(tick / 2) % n];
+        this.emit({ type: "activeSpeakers", identities: speaker ? [speaker.identity] : [] });
+        if (tick === 3) this.botSays("Bonjour à toutes et à tous !");
+        if (tick % 5 === 0 && speaker) {
+          const seg = `seg-${Math.floor(tick / 5)}`;
+          const words = "Nous allons commencer par le point budgétaire puis passer aux questions".split(" ");
+          this.emit({ type: "caption", participantIdentity: speaker.identity, segmentId: seg, text: words.slice(0, 5).join(" "), final: false });
+          setTimeout(() => this.emit({ type: "caption", participantIdentity: speaker.identity, segmentId: seg, text: words.join(" ") + ".", final: true }), 700);
+        }
+        if (tick === 6) this.emit({ type: "reaction", fromIdentity: this.participants[0]?.identity ?? "", emoji: "👏" });
+      }, 1000),
+    );
+  }
+
+  private stopMeeting(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.participants = [];
+    this.subscriptions = [];
+  }
+
+  /** Tracks to send now with their sizes: the subscribed remote ones, and the local camera. */
+  wantedFrames(): Array<[string, { width: number; height: number }, [number, number, number]]> {
+    const out: Array<[string, { width: number; height: number }, [number, number, number]]> = [];
+    if (this.previewOn || this.localCamera) out.push(["local-camera", { width: 320, height: 180 }, [70, 70, 80]]);
+    for (const tile of this.subscriptions) {
+      const i = Number(/\d+/.exec(tile.trackSid)?.[0] ?? 0);
+      out.push([tile.trackSid, { width: Math.min(tile.width, 320), height: Math.min(tile.height, 180) }, COLOURS[i % COLOURS.length] ?? [0, 0, 145]]);
+    }
+    return out;
+  }
+
+  async onRoomEvent(handler: (event: RoomEvent) => void): Promise<() => void> {
+    this.roomHandlers.add(handler);
+    return () => this.roomHandlers.delete(handler);
+  }
+
+  async onAppEvent(handler: (event: AppEvent) => void): Promise<() => void> {
+    this.appHandlers.add(handler);
+    return () => this.appHandlers.delete(handler);
+  }
+
+  openVideoLane(): VideoSocket {
+    return new FakeLane(this);
+  }
+}
+
+export function createMockBridge(params: URLSearchParams): Bridge {
+  return new MockBridge(params);
+}

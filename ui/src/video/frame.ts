@@ -1,0 +1,143 @@
+/**
+ * The video lane's binary frame (see `src-tauri/BRIDGE.md`): a 14-byte little-endian header,
+ * the track id, then tightly packed I420 planes. Parsing never trusts the sender: every size is
+ * checked against the buffer before a plane is viewed, and a bad frame is a `FrameError`.
+ */
+
+export const FRAME_MAGIC = 0x56;
+export const FRAME_VERSION = 1;
+export const FORMAT_I420 = 1;
+const HEADER = 14;
+
+export class FrameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FrameError";
+  }
+}
+
+export interface I420Frame {
+  trackId: string;
+  width: number;
+  height: number;
+  /** The sender's frame counter for this track. */
+  counter: number;
+  y: Uint8Array;
+  u: Uint8Array;
+  v: Uint8Array;
+}
+
+/** Chroma plane size for a luma size (each ⌈w/2⌉ × ⌈h/2⌉). */
+export function chromaSize(width: number, height: number): { width: number; height: number } {
+  return { width: Math.ceil(width / 2), height: Math.ceil(height / 2) };
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/** Reads one frame; the planes are views into `buffer` (no copy). */
+export function parseFrame(buffer: ArrayBuffer): I420Frame {
+  if (!(buffer instanceof ArrayBuffer)) throw new FrameError("frame is not binary");
+  if (buffer.byteLength < HEADER) throw new FrameError(`frame too short: ${buffer.byteLength} bytes`);
+  const view = new DataView(buffer);
+  const magic = view.getUint8(0);
+  if (magic !== FRAME_MAGIC) throw new FrameError(`bad magic 0x${magic.toString(16)}`);
+  const version = view.getUint8(1);
+  if (version !== FRAME_VERSION) throw new FrameError(`unsupported version ${version}`);
+  const format = view.getUint8(2);
+  if (format !== FORMAT_I420) throw new FrameError(`unsupported format ${format}`);
+  const width = view.getUint16(4, true);
+  const height = view.getUint16(6, true);
+  if (width === 0 || height === 0) throw new FrameError(`empty frame ${width}x${height}`);
+  const counter = view.getUint32(8, true);
+  const idLength = view.getUint16(12, true);
+  if (HEADER + idLength > buffer.byteLength) throw new FrameError("track id runs past the frame");
+  let trackId: string;
+  try {
+    trackId = utf8.decode(new Uint8Array(buffer, HEADER, idLength));
+  } catch {
+    throw new FrameError("track id is not UTF-8");
+  }
+  if (trackId.length === 0) throw new FrameError("empty track id");
+  const c = chromaSize(width, height);
+  const ySize = width * height;
+  const cSize = c.width * c.height;
+  const start = HEADER + idLength;
+  const expected = start + ySize + 2 * cSize;
+  if (buffer.byteLength !== expected) {
+    throw new FrameError(`${width}x${height} frame needs ${expected} bytes, got ${buffer.byteLength}`);
+  }
+  return {
+    trackId,
+    width,
+    height,
+    counter,
+    y: new Uint8Array(buffer, start, ySize),
+    u: new Uint8Array(buffer, start + ySize, cSize),
+    v: new Uint8Array(buffer, start + ySize + cSize, cSize),
+  };
+}
+
+/** Writes one frame in the lane's format (used by the mock lane and the tests). */
+export function encodeFrame(frame: I420Frame): ArrayBuffer {
+  const id = utf8Encoder.encode(frame.trackId);
+  const c = chromaSize(frame.width, frame.height);
+  const ySize = frame.width * frame.height;
+  const cSize = c.width * c.height;
+  if (frame.y.length !== ySize || frame.u.length !== cSize || frame.v.length !== cSize) {
+    throw new FrameError("plane sizes do not match the frame size");
+  }
+  if (frame.width > 0xffff || frame.height > 0xffff || id.length > 0xffff) throw new FrameError("frame too large");
+  const buffer = new ArrayBuffer(HEADER + id.length + ySize + 2 * cSize);
+  const view = new DataView(buffer);
+  view.setUint8(0, FRAME_MAGIC);
+  view.setUint8(1, FRAME_VERSION);
+  view.setUint8(2, FORMAT_I420);
+  view.setUint8(3, 0);
+  view.setUint16(4, frame.width, true);
+  view.setUint16(6, frame.height, true);
+  view.setUint32(8, frame.counter >>> 0, true);
+  view.setUint16(12, id.length, true);
+  const bytes = new Uint8Array(buffer);
+  bytes.set(id, HEADER);
+  const start = HEADER + id.length;
+  bytes.set(frame.y, start);
+  bytes.set(frame.u, start + ySize);
+  bytes.set(frame.v, start + ySize + cSize);
+  return buffer;
+}
+
+/** BT.601 limited range YUV → RGB for one pixel (the 2D fallback and the tests use it). */
+export function yuvToRgb(y: number, u: number, v: number): [number, number, number] {
+  const c = 1.164 * (y - 16);
+  const d = u - 128;
+  const e = v - 128;
+  const clamp = (x: number) => (x < 0 ? 0 : x > 255 ? 255 : Math.round(x));
+  return [clamp(c + 1.596 * e), clamp(c - 0.392 * d - 0.813 * e), clamp(c + 2.017 * d)];
+}
+
+/** RGB → BT.601 limited range YUV (the mock's synthetic pictures). */
+export function rgbToYuv(r: number, g: number, b: number): [number, number, number] {
+  const y = 16 + 0.257 * r + 0.504 * g + 0.098 * b;
+  const u = 128 - 0.148 * r - 0.291 * g + 0.439 * b;
+  const v = 128 + 0.439 * r - 0.368 * g - 0.071 * b;
+  return [Math.round(y), Math.round(u), Math.round(v)];
+}
+
+/** Converts a frame to RGBA pixels (the 2D-canvas fallback when WebGL is missing). */
+export function i420ToRgba(frame: I420Frame, out: Uint8ClampedArray): void {
+  const { width, height } = frame;
+  const cw = Math.ceil(width / 2);
+  for (let row = 0; row < height; row++) {
+    const crow = (row >> 1) * cw;
+    for (let col = 0; col < width; col++) {
+      const ci = crow + (col >> 1);
+      const [r, g, b] = yuvToRgb(frame.y[row * width + col] ?? 0, frame.u[ci] ?? 128, frame.v[ci] ?? 128);
+      const o = (row * width + col) * 4;
+      out[o] = r;
+      out[o + 1] = g;
+      out[o + 2] = b;
+      out[o + 3] = 255;
+    }
+  }
+}
