@@ -11,7 +11,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_ROOM ?= vis-iode-mos
 
 APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev espeak-ng python3 python3-venv python3-pip curl ca-certificates chromium \
-	libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb webkit2gtk-driver dbus-x11
+	libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb webkit2gtk-driver dbus-x11 \
+	fonts-noto-color-emoji
 
 .PHONY: run test deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz ui
 

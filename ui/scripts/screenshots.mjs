@@ -41,6 +41,21 @@ async function page(query = "", viewport = { width: 1280, height: 800 }) {
   return p;
 }
 
+// The colours the tile's canvas shows, read back (WebGL keeps its buffer for this).
+async function canvasColours(p, trackSid) {
+  return p.evaluate((sid) => {
+    const c = document.querySelector(`[data-track-sid="${sid}"]`);
+    if (!c || c.width === 0) return [];
+    const tmp = document.createElement("canvas");
+    tmp.width = c.width;
+    tmp.height = c.height;
+    const ctx = tmp.getContext("2d");
+    ctx.drawImage(c, 0, 0);
+    return [0.3, 0.6, 0.9].map((fx) => Array.from(ctx.getImageData(Math.floor(c.width * fx), Math.floor(c.height * 0.2), 1, 1).data.slice(0, 3)));
+  }, trackSid);
+}
+const near = (a, b) => a.every((v, i) => Math.abs(v - b[i]) <= 12);
+
 async function toMeeting(p) {
   await p.getByTestId("home-link-input").fill("ABCDEFGHIJ");
   await p.getByTestId("home-join-button").click();
@@ -48,7 +63,18 @@ async function toMeeting(p) {
   await p.getByTestId("meeting-root").waitFor();
 }
 
-const shot = (p, name) => p.screenshot({ path: join(out, `${name}.png`) });
+const axePath = resolve(import.meta.dirname, "../node_modules/axe-core/axe.min.js");
+
+// Each screen is checked with axe-core (WCAG 2.1 A/AA: names, contrast, roles) before its picture.
+async function shot(p, name) {
+  await p.addScriptTag({ path: axePath });
+  const violations = await p.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  check(violations.length === 0, `${name}: accessibility${violations.length ? "\n     " + violations.join("\n     ") : ""}`);
+  await p.screenshot({ path: join(out, `${name}.png`) });
+}
 
 try {
   let p = await page();
@@ -73,6 +99,8 @@ try {
   await p.getByTestId("home-join-button").click();
   await p.getByTestId("prejoin-join-button").waitFor();
   await p.waitForFunction(() => Number(document.querySelector('[data-testid="prejoin-preview"]')?.getAttribute("data-frames")) > 5);
+  await p.waitForFunction(() => Number(document.querySelector('[data-testid="prejoin-mic-meter"]')?.getAttribute("aria-valuenow")) > 0);
+  check(true, "pre-join: camera preview drawn, microphone level moving");
   check((await p.textContent("h1")).includes("abc-defg-hij"), "pre-join shows the normalised code");
   await p.waitForTimeout(300);
   await shot(p, "prejoin");
@@ -91,6 +119,36 @@ try {
   await toMeeting(p);
   await p.waitForFunction(() => document.querySelectorAll('[data-testid="tile-canvas"]').length >= 4 && [...document.querySelectorAll('[data-testid="tile-canvas"]')].every((c) => Number(c.getAttribute("data-frames")) > 3));
   check((await p.getByTestId("tile").count()) === 5, "meeting shows 5 tiles");
+  const red = await canvasColours(p, "TR_v1");
+  check(red.some((c) => near(c, [225, 0, 15])), `WebGL tile shows the sent colour (${JSON.stringify(red)})`);
+  check((await p.locator('[data-track-sid="TR_v1"]').getAttribute("data-renderer")) === "webgl", "WebGL renderer in use");
+  const subs5 = await p.evaluate(() => window.__visioMock.subscriptions());
+  check(JSON.stringify(subs5.map((s) => s.trackSid).sort()) === JSON.stringify(["TR_v0", "TR_v1", "TR_v2"]), `subscribed to the 3 remote cameras (${JSON.stringify(subs5)})`);
+  check(subs5.every((s) => s.width > 200 && s.height > 100), "subscriptions carry the tile size");
+  await p.keyboard.press("F2");
+  check((await p.evaluate(() => document.activeElement?.getAttribute("data-testid"))) === "control-mic", "F2 focuses the control bar");
+  await p.keyboard.press("Tab");
+  await p.keyboard.press("Tab");
+  await p.keyboard.press("Tab");
+  check((await p.evaluate(() => document.activeElement?.getAttribute("data-testid"))) === "control-hand", "Tab walks the control bar");
+  await p.getByTestId("control-reactions").click();
+  await p.locator("#reactions-popover button").first().waitFor();
+  check((await p.locator("#reactions-popover button").count()) === 7, "Visio's 7 reactions offered");
+  await shot(p, "meeting-reactions");
+  await p.keyboard.press("Escape");
+  await p.getByTestId("control-devices").click();
+  await p.locator("#pop-lowbw").selectOption("audio-only");
+  await p.waitForTimeout(500);
+  check((await p.evaluate(() => window.__visioMock.subscriptions().length)) === 0 && (await p.evaluate(() => window.__visioMock.lowBandwidth())) === "audio-only", "audio-only mode: no video subscribed");
+  await shot(p, "meeting-devices");
+  await p.locator("#pop-lowbw").selectOption("off");
+  await p.keyboard.press("Escape");
+  await p.getByTestId("control-participants").click();
+  await shot(p, "meeting-participants");
+  await p.getByTestId("control-participants").click();
+  await p.keyboard.press("Control+/");
+  await shot(p, "meeting-shortcuts");
+  await p.keyboard.press("Escape");
   await p.getByTestId("control-captions").click();
   await p.waitForSelector('[data-testid="captions-region"] p.final', { timeout: 8000 });
   await p.waitForSelector('[data-testid="chat-unread"]', { timeout: 8000 });
@@ -117,8 +175,13 @@ try {
   check(perPage < 30 && (await p.getByTestId("grid-next-page").count()) === 1, `30 participants paged (${perPage} on the first page)`);
   const subs = await p.evaluate(() => [...document.querySelectorAll('[data-testid="tile-canvas"]')].length);
   await shot(p, "meeting-30");
+  const page1 = await p.evaluate(() => window.__visioMock.subscriptions().map((s) => s.trackSid));
+  const shown1 = await p.evaluate(() => [...document.querySelectorAll('[data-testid="tile-canvas"]')].map((c) => c.getAttribute("data-track-sid")).filter((s) => s !== "local-camera"));
+  check(page1.length === shown1.length && page1.every((s) => shown1.includes(s)), `page 1: exactly its ${shown1.length} cameras subscribed`);
   await p.getByTestId("grid-next-page").click();
   await p.waitForTimeout(500);
+  const page2 = await p.evaluate(() => window.__visioMock.subscriptions().map((s) => s.trackSid));
+  check(page2.length > 0 && page2.every((s) => !page1.includes(s)), `page 2: page 1's video unsubscribed (${page2.join(" ")})`);
   check((await p.getByTestId("tile").count()) === 30 - perPage, "second page holds the rest");
   check(subs > 0, "canvases on the page");
   await p.close();
@@ -128,6 +191,20 @@ try {
   await p.waitForFunction(() => Number(document.querySelector('.stage [data-testid="tile-canvas"]')?.getAttribute("data-frames")) > 3);
   check((await p.locator('.stage [data-testid="tile"]').getAttribute("data-kind")) === "screen", "screen share on the stage");
   await shot(p, "meeting-screenshare");
+  await p.close();
+
+  p = await page("?participants=3&renderer=2d");
+  await toMeeting(p);
+  await p.waitForFunction(() => Number(document.querySelector('[data-track-sid="TR_v1"]')?.getAttribute("data-frames")) > 3);
+  const red2d = await canvasColours(p, "TR_v1");
+  check((await p.locator('[data-track-sid="TR_v1"]').getAttribute("data-renderer")) === "2d" && red2d.some((c) => near(c, [225, 0, 15])), `2D fallback shows the sent colour (${JSON.stringify(red2d)})`);
+  await p.close();
+
+  p = await browser.newPage({ viewport: { width: 1280, height: 800 }, reducedMotion: "reduce" });
+  await p.goto(base);
+  await toMeeting(p);
+  await p.waitForSelector(".reaction", { timeout: 10000 });
+  check((await p.locator(".reaction").first().evaluate((e) => getComputedStyle(e).animationName)) === "none", "reduced motion: reactions do not fly");
   await p.close();
 
   p = await page("?participants=4", { width: 700, height: 900 });

@@ -12,7 +12,7 @@ export function ChatPanel({ messages, onClose }: { messages: ChatMessage[]; onCl
   const [text, setText] = useState("");
   const [error, setError] = useState<AppError | null>(null);
   const [sending, setSending] = useState(false);
-  const list = useRef<HTMLOListElement>(null);
+  const list = useRef<HTMLDivElement>(null);
   const input = useRef<HTMLTextAreaElement>(null);
   const [local, setLocal] = useState<ChatMessage[]>([]);
 
@@ -51,7 +51,8 @@ export function ChatPanel({ messages, onClose }: { messages: ChatMessage[]; onCl
           <Icon name="close" size={18} />
         </button>
       </header>
-      <ol class="messages" ref={list} role="log" aria-live="polite" aria-relevant="additions" aria-label={t("chat.messages")}>
+      <div class="messages" ref={list} role="log" aria-live="polite" aria-relevant="additions" aria-label={t("chat.messages")}>
+      <ol>
         {all.length === 0 && <li class="hint">{t("chat.empty")}</li>}
         {all.map((m) => (
           <li key={m.id} class={`message${m.isLocal ? " own" : ""}`} data-testid="chat-message" data-from={m.fromIdentity}>
@@ -62,6 +63,7 @@ export function ChatPanel({ messages, onClose }: { messages: ChatMessage[]; onCl
           </li>
         ))}
       </ol>
+      </div>
       {error && <ErrorNotice error={error} />}
       <form
         class="chat-form"

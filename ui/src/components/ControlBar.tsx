@@ -43,7 +43,7 @@ function Toggle(props: { testid: string; pressed: boolean; label: string; icon: 
       data-testid={props.testid}
       aria-pressed={props.pressed}
       aria-label={props.label}
-      aria-controls={props.controls}
+      aria-controls={props.pressed ? props.controls : undefined}
       title={props.label}
       onClick={props.onClick}
     >
@@ -57,6 +57,28 @@ export function ControlBar(props: ControlBarProps & { barRef: Ref<HTMLDivElement
   const { bridge } = useApp();
   const [devicesOpen, setDevicesOpen] = useState(false);
   const sent = useRef<number[]>([]);
+  const { reactionsOpen, setReactionsOpen } = props;
+
+  // Popovers close on Escape wherever the focus is, and on a click outside them.
+  useEffect(() => {
+    if (!devicesOpen && !reactionsOpen) return;
+    const close = () => {
+      setDevicesOpen(false);
+      setReactionsOpen(false);
+    };
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") close();
+    };
+    const onPointer = (e: PointerEvent) => {
+      if (e.target instanceof Element && !e.target.closest(".popover-anchor")) close();
+    };
+    window.addEventListener("keydown", onKey);
+    window.addEventListener("pointerdown", onPointer);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      window.removeEventListener("pointerdown", onPointer);
+    };
+  }, [devicesOpen, reactionsOpen, setReactionsOpen]);
 
   async function react(emoji: string) {
     const now = Date.now();
@@ -79,12 +101,18 @@ export function ControlBar(props: ControlBarProps & { barRef: Ref<HTMLDivElement
         <Toggle testid="control-mic" pressed={props.micOn} danger={!props.micOn} label={t("controls.microphone")} icon={props.micOn ? "mic" : "micOff"} onClick={props.onToggleMic} />
         <Toggle testid="control-camera" pressed={props.camOn} danger={!props.camOn} label={t("controls.camera")} icon={props.camOn ? "camera" : "cameraOff"} onClick={props.onToggleCamera} />
         <div class="popover-anchor">
-          <Toggle testid="control-devices" pressed={devicesOpen} label={t("controls.devices")} icon="settings" controls="devices-popover" onClick={() => setDevicesOpen(!devicesOpen)} />
+          <Toggle testid="control-devices" pressed={devicesOpen} label={t("controls.devices")} icon="settings" controls="devices-popover" onClick={() => {
+              setDevicesOpen(!devicesOpen);
+              props.setReactionsOpen(false);
+            }} />
           {devicesOpen && <DevicesPopover lowBandwidth={props.lowBandwidth} onLowBandwidth={props.onLowBandwidth} onClose={() => setDevicesOpen(false)} onError={props.onError} />}
         </div>
         <Toggle testid="control-hand" pressed={props.handRaised} label={props.handRaised ? t("controls.lowerHand") : t("controls.raiseHand")} icon="hand" onClick={props.onToggleHand} />
         <div class="popover-anchor">
-          <Toggle testid="control-reactions" pressed={props.reactionsOpen} label={t("controls.reactions")} icon="smile" controls="reactions-popover" onClick={() => props.setReactionsOpen(!props.reactionsOpen)} />
+          <Toggle testid="control-reactions" pressed={props.reactionsOpen} label={t("controls.reactions")} icon="smile" controls="reactions-popover" onClick={() => {
+              props.setReactionsOpen(!props.reactionsOpen);
+              setDevicesOpen(false);
+            }} />
           {props.reactionsOpen && (
             <div
               id="reactions-popover"

@@ -250,6 +250,7 @@ class MockBridge implements Bridge {
         this.subscriptions = (req.tiles as VideoTile[]) ?? [];
         return undefined;
       case "set_low_bandwidth":
+        this.lowBandwidth = String(req.mode);
         return undefined;
     }
     return undefined;
@@ -356,6 +357,16 @@ class MockBridge implements Bridge {
     return out;
   }
 
+  lastSubscriptions(): VideoTile[] {
+    return this.subscriptions;
+  }
+
+  lastLowBandwidth(): string {
+    return this.lowBandwidth;
+  }
+
+  private lowBandwidth = "off";
+
   async onRoomEvent(handler: (event: RoomEvent) => void): Promise<() => void> {
     this.roomHandlers.add(handler);
     return () => this.roomHandlers.delete(handler);
@@ -371,6 +382,15 @@ class MockBridge implements Bridge {
   }
 }
 
+declare global {
+  interface Window {
+    /** What the mock was last asked, for the screenshot checks. */
+    __visioMock?: { subscriptions: () => VideoTile[]; lowBandwidth: () => string };
+  }
+}
+
 export function createMockBridge(params: URLSearchParams): Bridge {
-  return new MockBridge(params);
+  const bridge = new MockBridge(params);
+  window.__visioMock = { subscriptions: () => bridge.lastSubscriptions(), lowBandwidth: () => bridge.lastLowBandwidth() };
+  return bridge;
 }
