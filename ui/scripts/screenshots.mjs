@@ -1,5 +1,7 @@
-// Screenshots of each screen from the mock bridge in headless Chromium, and a check that each
-// shows what it should (used by hand: `npm run build && npm run screenshots [outdir]`).
+// Walks every screen of the built UI (ui/dist) on the mock bridge in headless Chromium: checks what
+// each shows (texts, pixels drawn, subscriptions asked, keyboard, axe-core accessibility) and saves
+// a screenshot of it. `npm run build && npm run screenshots [outdir]` (default ui/screenshots, the
+// pictures kept in git; `make test` writes to tests/artifacts/ui-screens instead).
 // Needs Debian's `chromium`. Prints one line per screen; exits non-zero when a check fails.
 import { chromium } from "playwright-core";
 import { createServer } from "node:http";
@@ -29,8 +31,10 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 let failed = 0;
+let passed = 0;
 const check = (ok, what) => {
-  if (!ok) failed++;
+  if (ok) passed++;
+  else failed++;
   console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
 };
 
@@ -54,6 +58,8 @@ async function canvasColours(p, trackSid) {
     return [0.3, 0.6, 0.9].map((fx) => Array.from(ctx.getImageData(Math.floor(c.width * fx), Math.floor(c.height * 0.2), 1, 1).data.slice(0, 3)));
   }, trackSid);
 }
+// Polls `fn` in the page until it is true (the machine may be busy): true, or false after `ms`.
+const until = (p, fn, arg, ms = 15000) => p.waitForFunction(fn, arg, { timeout: ms }).then(() => true, () => false);
 const near = (a, b) => a.every((v, i) => Math.abs(v - b[i]) <= 12);
 
 async function toMeeting(p) {
@@ -138,8 +144,7 @@ try {
   await p.keyboard.press("Escape");
   await p.getByTestId("control-devices").click();
   await p.locator("#pop-lowbw").selectOption("audio-only");
-  await p.waitForTimeout(500);
-  check((await p.evaluate(() => window.__visioMock.subscriptions().length)) === 0 && (await p.evaluate(() => window.__visioMock.lowBandwidth())) === "audio-only", "audio-only mode: no video subscribed");
+  check(await until(p, () => window.__visioMock.subscriptions().length === 0 && window.__visioMock.lowBandwidth() === "audio-only"), "audio-only mode: no video subscribed");
   await shot(p, "meeting-devices");
   await p.locator("#pop-lowbw").selectOption("off");
   await p.keyboard.press("Escape");
@@ -159,9 +164,9 @@ try {
   await p.getByTestId("chat-send").click();
   await p.waitForFunction(() => document.querySelectorAll('[data-testid="chat-message"]').length >= 3, null, { timeout: 5000 });
   await p.keyboard.press("Control+d");
-  check((await p.getByTestId("control-mic").getAttribute("aria-pressed")) === "false", "Ctrl+D mutes the microphone");
+  check(await until(p, () => document.querySelector('[data-testid="control-mic"]')?.getAttribute("aria-pressed") === "false"), "Ctrl+D mutes the microphone");
   await p.keyboard.press("Control+Shift+H");
-  check((await p.locator('[data-testid="tile"][data-local="true"]').getAttribute("data-hand-raised")) === "true", "Ctrl+Shift+H raises the hand");
+  check(await until(p, () => document.querySelector('[data-testid="tile"][data-local="true"]')?.getAttribute("data-hand-raised") === "true"), "Ctrl+Shift+H raises the hand");
   await shot(p, "meeting-chat");
   await p.getByTestId("control-leave").click();
   await p.getByTestId("home-link-input").waitFor();
@@ -170,7 +175,13 @@ try {
 
   p = await page("?participants=30");
   await toMeeting(p);
-  await p.waitForTimeout(800);
+  // Settled: every camera canvas on the page is subscribed, nothing else.
+  const settled = () => {
+    const shown = [...document.querySelectorAll('[data-testid="tile-canvas"]')].map((c) => c.getAttribute("data-track-sid")).filter((s) => s !== "local-camera").sort();
+    const subs = window.__visioMock.subscriptions().map((s) => s.trackSid).sort();
+    return shown.length > 0 && JSON.stringify(shown) === JSON.stringify(subs);
+  };
+  await until(p, settled);
   const perPage = await p.getByTestId("tile").count();
   check(perPage < 30 && (await p.getByTestId("grid-next-page").count()) === 1, `30 participants paged (${perPage} on the first page)`);
   const subs = await p.evaluate(() => [...document.querySelectorAll('[data-testid="tile-canvas"]')].length);
@@ -179,7 +190,7 @@ try {
   const shown1 = await p.evaluate(() => [...document.querySelectorAll('[data-testid="tile-canvas"]')].map((c) => c.getAttribute("data-track-sid")).filter((s) => s !== "local-camera"));
   check(page1.length === shown1.length && page1.every((s) => shown1.includes(s)), `page 1: exactly its ${shown1.length} cameras subscribed`);
   await p.getByTestId("grid-next-page").click();
-  await p.waitForTimeout(500);
+  await until(p, (before) => window.__visioMock.subscriptions().length > 0 && window.__visioMock.subscriptions().every((s) => !before.includes(s.trackSid)), page1);
   const page2 = await p.evaluate(() => window.__visioMock.subscriptions().map((s) => s.trackSid));
   check(page2.length > 0 && page2.every((s) => !page1.includes(s)), `page 2: page 1's video unsubscribed (${page2.join(" ")})`);
   check((await p.getByTestId("tile").count()) === 30 - perPage, "second page holds the rest");
@@ -231,5 +242,6 @@ try {
   await browser.close();
   server.close();
 }
-console.log(failed === 0 ? `screenshots in ${out}` : `${failed} check(s) failed`);
+console.log(`screenshots in ${out}`);
+console.log(`ui screens: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
