@@ -38,9 +38,11 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
       frames++;
       el.dataset.frames = String(frames);
     };
+    const immediate = new URLSearchParams(location.search).get("draw") === "now";
     const detach = lane.attach(props.trackId, (frame) => {
       pending = frame;
-      if (raf === 0) raf = requestAnimationFrame(paint);
+      if (immediate) paint();
+      else if (raf === 0) raf = requestAnimationFrame(paint);
     });
     return () => {
       detach();

@@ -3,8 +3,9 @@
  * outside Tauri, e.g. `npm run dev` in a browser: a meeting with a few participants who talk,
  * chat, raise hands and send captions, and synthetic I420 frames on a fake video lane built with
  * the real frame encoder. URL parameters shape it for screenshots:
- * `participants=N`, `screenshare=1`, `nocamera=1`, `nomic=1`, `locked=language,lowBandwidth`,
- * `lang=en`.
+ * `participants=N`, `screenshare=1`, `nocamera=1`, `nomic=1`, `busy=1`,
+ * `locked=language,lowBandwidth`, `lang=en`, `link=…` (launch link), `cameras=all` (every
+ * participant has a camera), `lane=ws://…` (a real video lane: the rendering benchmark).
  * Room codes starting with `zzz` answer `room_full`, `den` `denied`, and links to a host named
  * `down.example` answer `unreachable`.
  */
@@ -189,7 +190,7 @@ class MockBridge implements Bridge {
           launchLink: this.params.get("link"),
           autoJoin: false,
           defaultServer: "https://visio.numerique.gouv.fr",
-          videoLane: { url: "mock://video" },
+          videoLane: { url: this.params.get("lane") ?? "mock://video" },
         };
       case "resolve_room":
         return this.resolve(String(req.input));
@@ -289,7 +290,7 @@ class MockBridge implements Bridge {
     const qualities: Quality[] = ["excellent", "good", "excellent", "poor", "good"];
     this.participants = Array.from({ length: count - 1 }, (_, i) => {
       const tracks: TrackInfo[] = [audio(`TR_a${i}`, i % 3 === 1)];
-      if (i % 4 !== 3) tracks.push(video(`TR_v${i}`, "camera"));
+      if (i % 4 !== 3 || this.params.get("cameras") === "all") tracks.push(video(`TR_v${i}`, "camera"));
       if (i === 1 && this.params.get("screenshare")) tracks.push(video(`TR_s${i}`, "screen_share"));
       return {
         identity: `user-${i}`,
@@ -377,8 +378,9 @@ class MockBridge implements Bridge {
     return () => this.appHandlers.delete(handler);
   }
 
-  openVideoLane(): VideoSocket {
-    return new FakeLane(this);
+  /** A real lane when `lane=ws://...` is given (the rendering benchmark), else synthetic frames. */
+  openVideoLane(url: string): VideoSocket {
+    return url.startsWith("ws://") ? new WebSocket(url) : new FakeLane(this);
   }
 }
 

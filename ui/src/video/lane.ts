@@ -20,6 +20,8 @@ export class VideoLane {
 
   constructor(private readonly bridge: Bridge, private readonly url: string) {
     this.open();
+    // Counters for benchmarks and diagnostics (no frame data).
+    (globalThis as { __visioLane?: VideoLane }).__visioLane = this;
   }
 
   private open(): void {

@@ -86,10 +86,21 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
     gl.uniform1i(gl.getUniformLocation(program, name), unit);
     return tex;
   });
+  // Textures are allocated once per size and then only overwritten (cheaper in software GL).
+  const allocated = [0, 0, 0].map(() => ({ w: 0, h: 0 }));
   const upload = (unit: number, w: number, h: number, data: Uint8Array) => {
     gl.activeTexture(gl.TEXTURE0 + unit);
     gl.bindTexture(gl.TEXTURE_2D, textures[unit] ?? null);
-    gl.texImage2D(gl.TEXTURE_2D, 0, gl.LUMINANCE, w, h, 0, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
+    const a = allocated[unit];
+    if (a && a.w === w && a.h === h) {
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, h, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
+    } else {
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.LUMINANCE, w, h, 0, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
+      if (a) {
+        a.w = w;
+        a.h = h;
+      }
+    }
   };
   liveWebgl++;
   let disposed = false;
