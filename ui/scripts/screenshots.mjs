@@ -218,6 +218,22 @@ try {
   check((await p.locator(".reaction").first().evaluate((e) => getComputedStyle(e).animationName)) === "none", "reduced motion: reactions do not fly");
   await p.close();
 
+  p = await page("?participants=3&reconnect=1&waiting=1");
+  await toMeeting(p);
+  check(await until(p, () => !!document.querySelector('[data-testid="banner-reconnecting"]')), "reconnecting banner shown");
+  check(await until(p, () => document.querySelectorAll('.banner[role="status"]').length === 2), "lobby notice shown");
+  await shot(p, "meeting-reconnecting");
+  check(await until(p, () => !document.querySelector('[data-testid="banner-reconnecting"]')), "banner gone once reconnected");
+  await p.close();
+
+  p = await page("?participants=3&lost=1");
+  await toMeeting(p);
+  check(await until(p, () => document.querySelector('[data-testid="error-screen"]')?.getAttribute("data-code") === "not_connected"), "connection lost for good: error screen");
+  await shot(p, "error-connection-lost");
+  await p.getByTestId("error-back-button").click();
+  check(await until(p, () => !!document.querySelector('[data-testid="home-link-input"]')), "error screen back to home");
+  await p.close();
+
   p = await page("?participants=4", { width: 700, height: 900 });
   await toMeeting(p);
   await p.waitForTimeout(600);

@@ -4,7 +4,7 @@
  */
 
 import { createContext } from "preact";
-import { useCallback, useContext, useEffect, useMemo, useState } from "preact/hooks";
+import { useCallback, useContext, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import {
   toAppError,
   type AppError,
@@ -69,6 +69,8 @@ export function App({ bridge }: { bridge: Bridge }) {
   const [boot, setBoot] = useState<{ info: AppInfo; lane: VideoLane; settings: Settings } | AppError | null>(null);
   const [settings, setSettings] = useState<Settings | null>(null);
   const [screen, setScreen] = useState<Screen>({ name: "home" });
+  const screenRef = useRef(screen);
+  screenRef.current = screen;
   const listeners = useMemo(() => new Set<RoomListener>(), []);
 
   useEffect(() => {
@@ -77,7 +79,20 @@ export function App({ bridge }: { bridge: Bridge }) {
     return () => unlisten?.();
   }, [bridge, listeners]);
 
-  const go = useCallback((s: Screen) => setScreen(s), []);
+  const pendingLink = useRef<string | null>(null);
+  const go = useCallback((s: Screen) => {
+    // Back home after a meeting: a link that arrived meanwhile opens now.
+    const link = pendingLink.current;
+    if (s.name === "home" && link !== null) {
+      pendingLink.current = null;
+      bridge.call("resolve_room", { input: link }).then(
+        (room) => setScreen({ name: "prejoin", room }),
+        (e: unknown) => setScreen({ name: "home", error: toAppError(e) }),
+      );
+      return;
+    }
+    setScreen(s);
+  }, [bridge]);
 
   const openLink = useCallback(
     async (input: string, autoJoin = false): Promise<AppError | null> => {
@@ -115,6 +130,11 @@ export function App({ bridge }: { bridge: Bridge }) {
     bridge
       .onAppEvent(async (e) => {
         if (e.type !== "openLink") return;
+        // A link opened during a meeting must not drop the meeting: it waits for the user.
+        if (screenRef.current.name === "meeting") {
+          pendingLink.current = e.link;
+          return;
+        }
         const err = await openLink(e.link);
         if (err) setScreen({ name: "home", error: err });
       })

@@ -5,7 +5,9 @@
  * the real frame encoder. URL parameters shape it for screenshots:
  * `participants=N`, `screenshare=1`, `nocamera=1`, `nomic=1`, `busy=1`,
  * `locked=language,lowBandwidth`, `lang=en`, `link=…` (launch link), `cameras=all` (every
- * participant has a camera), `lane=ws://…` (a real video lane: the rendering benchmark).
+ * participant has a camera), `lane=ws://…` (a real video lane: the rendering benchmark),
+ * `reconnect=1` (reconnecting from 2 s to 12 s), `lost=1` (connection lost for good at 3 s),
+ * `waiting=1` (someone waits in the lobby).
  * Room codes starting with `zzz` answer `room_full`, `den` `denied`, and links to a host named
  * `down.example` answer `unreachable`.
  */
@@ -336,6 +338,10 @@ class MockBridge implements Bridge {
           setTimeout(() => this.emit({ type: "caption", participantIdentity: speaker.identity, segmentId: seg, text: words.join(" ") + ".", final: true }), 700);
         }
         if (tick === 6) this.emit({ type: "reaction", fromIdentity: this.participants[0]?.identity ?? "", emoji: "👏" });
+        if (this.params.get("reconnect") && tick === 2) this.emit({ type: "connectionState", state: "reconnecting" });
+        if (this.params.get("reconnect") && tick === 12) this.emit({ type: "connectionState", state: "connected" });
+        if (this.params.get("lost") && tick === 3) this.emit({ type: "connectionState", state: "disconnected", reason: "signalling closed, resume failed after 15 s", code: "not_connected" });
+        if (this.params.get("waiting") && tick === 2) this.emit({ type: "notification", kind: "participantWaiting" });
       }, 1000),
     );
   }

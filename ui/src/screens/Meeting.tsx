@@ -37,6 +37,7 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
   const [showShortcuts, setShowShortcuts] = useState(false);
   const [reactionsOpen, setReactionsOpen] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  const [waitingSeen, setWaitingSeen] = useState(0);
   const pttActive = useRef(false);
   const toolbar = useRef<HTMLDivElement>(null);
 
@@ -198,6 +199,14 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
         {notice && (
           <div class="banner warn" role="alert">
             {notice}
+          </div>
+        )}
+        {state.waitingNotices > waitingSeen && (
+          <div class="banner" role="status">
+            {t("meeting.waiting")}{" "}
+            <button type="button" class="button small secondary" onClick={() => setWaitingSeen(state.waitingNotices)}>
+              {t("meeting.dismiss")}
+            </button>
           </div>
         )}
         <div class="meeting-body">
