@@ -146,8 +146,16 @@ try {
   await p.locator("#pop-lowbw").selectOption("audio-only");
   check(await until(p, () => window.__visioMock.subscriptions().length === 0 && window.__visioMock.lowBandwidth() === "audio-only"), "audio-only mode: no video subscribed");
   await shot(p, "meeting-devices");
+  await p.locator("#pop-lowbw").selectOption("speaker-only");
+  check(await until(p, () => window.__visioMock.subscriptions().length === 1), "speaker-only mode: one video subscribed");
   await p.locator("#pop-lowbw").selectOption("off");
   await p.keyboard.press("Escape");
+  await p.locator('[data-testid="tile"][data-identity="user-2"] .pin').click();
+  check(await until(p, () => document.querySelector('.stage [data-testid="tile"]')?.getAttribute("data-identity") === "user-2"), "a pinned tile goes on the stage");
+  check((await p.locator('[data-testid="tile"][data-identity="user-2"]').getAttribute("data-pinned")) === "true", "pinned tile marked data-pinned");
+  await shot(p, "meeting-pinned");
+  await p.locator('[data-testid="tile"][data-identity="user-2"] .pin').click();
+  check(await until(p, () => !document.querySelector(".stage")), "unpinning returns to the grid");
   await p.getByTestId("control-participants").click();
   await shot(p, "meeting-participants");
   await p.getByTestId("control-participants").click();

@@ -17,7 +17,10 @@ export const LANGUAGES: readonly Language[] = ["fr", "en"];
 
 export function setLanguage(lang: Language): void {
   current = lang;
-  if (typeof document !== "undefined") document.documentElement.lang = lang;
+  if (typeof document !== "undefined") {
+    document.documentElement.lang = lang;
+    document.title = t("app.name");
+  }
 }
 
 export function language(): Language {

@@ -55,6 +55,11 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
           else go({ name: "home" });
           return;
         }
+        if (e.type === "micLevel") {
+          // Straight to the style: 15 updates a second need no re-render.
+          toolbar.current?.querySelector<HTMLElement>('[data-testid="control-mic"]')?.style.setProperty("--level", String(Math.max(0, Math.min(1, e.level))));
+          return;
+        }
         dispatch(e);
       }),
     [onRoomEvent, go, join, request],

@@ -49,7 +49,6 @@ export function PreJoin({ room, autoJoin, initialError }: { room: RoomRef; autoJ
     );
     nameRef.current?.focus();
     // Settings are read once on entry; later changes here are the user's.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [bridge]);
 
   // The preview follows the chosen devices and toggles.
@@ -120,8 +119,7 @@ export function PreJoin({ room, autoJoin, initialError }: { room: RoomRef; autoJ
 
   useEffect(() => {
     if (autoJoin && devices !== null) void join();
-    // Only once the devices are known.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Only once, when the devices are known.
   }, [autoJoin, devices]);
 
   async function testSound() {
