@@ -128,6 +128,7 @@ try {
   const red = await canvasColours(p, "TR_v1");
   check(red.some((c) => near(c, [225, 0, 15])), `WebGL tile shows the sent colour (${JSON.stringify(red)})`);
   check((await p.locator('[data-track-sid="TR_v1"]').getAttribute("data-renderer")) === "webgl", "WebGL renderer in use");
+  await until(p, () => JSON.stringify(window.__visioMock.subscriptions().map((s) => s.trackSid).sort()) === JSON.stringify(["TR_v0", "TR_v1", "TR_v2"]));
   const subs5 = await p.evaluate(() => window.__visioMock.subscriptions());
   check(JSON.stringify(subs5.map((s) => s.trackSid).sort()) === JSON.stringify(["TR_v0", "TR_v1", "TR_v2"]), `subscribed to the 3 remote cameras (${JSON.stringify(subs5)})`);
   check(subs5.every((s) => s.width > 200 && s.height > 100), "subscriptions carry the tile size");
@@ -165,7 +166,7 @@ try {
   await p.getByTestId("control-captions").click();
   await p.waitForSelector('[data-testid="captions-region"] p.final', { timeout: 8000 });
   await p.waitForSelector('[data-testid="chat-unread"]', { timeout: 8000 });
-  check((await p.getByTestId("chat-unread").textContent()) === "1", "unread chat count");
+  check(await until(p, () => document.querySelector('[data-testid="chat-unread"]')?.textContent === "1"), "unread chat count");
   await shot(p, "meeting-5");
   await p.getByTestId("control-chat").click();
   await p.getByTestId("chat-input").fill("Bonjour, je vous entends bien.");
