@@ -28,6 +28,10 @@ pub struct ServerConfig {
     /// Addresses to bind the UDP port on and to announce as ICE host candidates.
     /// Empty: loopback only when `bind` is loopback, otherwise every interface address.
     pub rtc_ips: Vec<IpAddr>,
+    /// Announce this address as the media candidate instead of the UDP socket's own: a relay,
+    /// port mapping or loss simulator (the `netem` crate) in front of the port. Only with a
+    /// single media address.
+    pub announced_udp: Option<SocketAddr>,
     pub keys: KeyRing,
     /// How long an empty room is kept (LiveKit: `empty_timeout`, 5 minutes).
     pub empty_timeout: Duration,
@@ -45,6 +49,7 @@ impl ServerConfig {
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_HTTP_PORT),
             udp_port: DEFAULT_UDP_PORT,
             rtc_ips: vec![],
+            announced_udp: None,
             keys: KeyRing::single("devkey", "secret"),
             empty_timeout: Duration::from_secs(300),
             departure_timeout: Duration::from_secs(20),

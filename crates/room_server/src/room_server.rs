@@ -97,6 +97,14 @@ impl RoomServer {
             sockets.insert(addr, Arc::new(sock));
         }
         let udp_addrs: Vec<SocketAddr> = sockets.keys().copied().collect();
+        // Behind a relay, str0m sees the announced address as the socket's: datagrams are
+        // handed in with it as destination, and transmits from it leave through the socket.
+        if let Some(announced) = cfg.announced_udp {
+            if sockets.len() != 1 {
+                anyhow::bail!("an announced media address needs exactly one media IP");
+            }
+            sockets = sockets.into_values().map(|s| (announced, s)).collect();
+        }
 
         let (core_tx, core_rx) = mpsc::channel::<CoreMsg>(4096);
         let mut tasks = vec![];
@@ -140,6 +148,7 @@ impl RoomServer {
         format!("ws://{}", self.http_addr)
     }
 
+    /// The media sockets' own addresses (not the announced one, if any).
     pub fn udp_addrs(&self) -> &[SocketAddr] {
         &self.udp_addrs
     }

@@ -48,6 +48,10 @@ struct ServeArgs {
     /// or loopback when binding to loopback.
     #[arg(long = "node-ip", value_name = "IP")]
     node_ips: Vec<IpAddr>,
+    /// Announce this address for media instead of the UDP socket's own (a relay or port
+    /// mapping in front of it, such as the loss simulator in tests).
+    #[arg(long, value_name = "IP:PORT")]
+    announce_udp: Option<SocketAddr>,
     /// Keys file (TOML `[keys]` table); created with a fresh key and secret, mode 0600, when
     /// missing. Ignored with `--dev` or when LIVEKIT_KEYS / LIVEKIT_API_KEY+SECRET are set.
     #[arg(long, value_name = "PATH")]
@@ -128,6 +132,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     cfg.udp_port = args.udp_port;
     cfg.rtc_ips = args.node_ips;
+    cfg.announced_udp = args.announce_udp;
     if let Some(url) = args.public_url {
         cfg.public_url = url;
     }
