@@ -112,7 +112,7 @@ impl RoomServer {
             tasks.push(tokio::spawn(read_udp(sock.clone(), *addr, core_tx.clone())));
         }
         let core = Core::new(CoreConfig {
-            candidates: udp_addrs.clone(),
+            candidates: sockets.keys().copied().collect(),
             sockets,
             departure_timeout: cfg.departure_timeout,
         });
