@@ -27,13 +27,31 @@ pub(crate) enum Incoming {
         from_identity: String,
         topic: String,
         text: String,
+        /// Header attributes, merged with the trailer's.
+        attributes: HashMap<String, String>,
+        stream_id: String,
+        /// `false` for the text so far of a caption stream still open (interim progress).
+        complete: bool,
     },
+    /// A legacy Transcription packet.
+    Transcription {
+        from_identity: String,
+        transcription: proto::Transcription,
+    },
+}
+
+/// A text stream being received.
+struct OpenStream {
+    identity: String,
+    topic: String,
+    attributes: HashMap<String, String>,
+    bytes: Vec<u8>,
 }
 
 /// Reassembles text streams by stream id.
 #[derive(Default)]
 pub(crate) struct StreamAssembler {
-    open: HashMap<String, (String, String, Vec<u8>)>, // id -> (identity, topic, bytes)
+    open: HashMap<String, OpenStream>,
 }
 
 impl StreamAssembler {
@@ -55,6 +73,13 @@ impl StreamAssembler {
                 from_identity: identity,
                 topic: CHAT_TOPIC.into(),
                 text: c.message,
+                attributes: HashMap::new(),
+                stream_id: c.id,
+                complete: true,
+            }),
+            Value::Transcription(t) => Some(Incoming::Transcription {
+                from_identity: identity,
+                transcription: t,
             }),
             Value::StreamHeader(h) => {
                 if !matches!(
@@ -69,30 +94,52 @@ impl StreamAssembler {
                             from_identity: identity,
                             topic: h.topic,
                             text: String::from_utf8_lossy(&inline).into_owned(),
+                            attributes: h.attributes,
+                            stream_id: h.stream_id,
+                            complete: true,
                         });
                     }
                     return None;
                 }
                 if self.open.len() < 64 {
-                    self.open
-                        .insert(h.stream_id, (identity, h.topic, Vec::new()));
+                    self.open.insert(
+                        h.stream_id,
+                        OpenStream {
+                            identity,
+                            topic: h.topic,
+                            attributes: h.attributes,
+                            bytes: Vec::new(),
+                        },
+                    );
                 }
                 None
             }
             Value::StreamChunk(c) => {
-                if let Some((_, _, buf)) = self.open.get_mut(&c.stream_id) {
-                    if buf.len() + c.content.len() <= 1 << 20 {
-                        buf.extend_from_slice(&c.content);
-                    }
+                let s = self.open.get_mut(&c.stream_id)?;
+                if s.bytes.len() + c.content.len() <= 1 << 20 {
+                    s.bytes.extend_from_slice(&c.content);
                 }
-                None
+                // Caption streams are written word by word while the speaker talks: show
+                // the text so far. Other streams are surfaced whole.
+                (s.topic == crate::captions::TRANSCRIPTION_TOPIC).then(|| Incoming::Text {
+                    from_identity: s.identity.clone(),
+                    topic: s.topic.clone(),
+                    text: String::from_utf8_lossy(&s.bytes).into_owned(),
+                    attributes: s.attributes.clone(),
+                    stream_id: c.stream_id.clone(),
+                    complete: false,
+                })
             }
             Value::StreamTrailer(t) => {
-                let (from_identity, topic, bytes) = self.open.remove(&t.stream_id)?;
+                let mut s = self.open.remove(&t.stream_id)?;
+                s.attributes.extend(t.attributes);
                 Some(Incoming::Text {
-                    from_identity,
-                    topic,
-                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                    from_identity: s.identity,
+                    topic: s.topic,
+                    text: String::from_utf8_lossy(&s.bytes).into_owned(),
+                    attributes: s.attributes,
+                    stream_id: t.stream_id,
+                    complete: true,
                 })
             }
             _ => None,
@@ -130,6 +177,7 @@ pub(crate) fn text_stream(
     stream_id: &str,
     topic: &str,
     text: &str,
+    attributes: HashMap<String, String>,
     destinations: Vec<String>,
     now_ms: i64,
 ) -> Vec<Vec<u8>> {
@@ -149,6 +197,7 @@ pub(crate) fn text_stream(
             topic: topic.into(),
             mime_type: "text/plain".into(),
             total_length: Some(text.len() as u64),
+            attributes,
             content_header: Some(ds::header::ContentHeader::TextHeader(ds::TextHeader {
                 operation_type: ds::OperationType::Create as i32,
                 ..Default::default()
@@ -193,7 +242,8 @@ mod tests {
     #[test]
     fn text_stream_round_trip() {
         let text = "é".repeat(20_000); // 40 000 bytes: three chunks, none splitting a character
-        let packets = text_stream("s1", CHAT_TOPIC, &text, vec![], 1);
+        let attributes: HashMap<String, String> = [("k".to_owned(), "v".to_owned())].into();
+        let packets = text_stream("s1", CHAT_TOPIC, &text, attributes.clone(), vec![], 1);
         assert_eq!(packets.len(), 5);
         let mut a = StreamAssembler::default();
         let got: Vec<_> = packets.iter().filter_map(|p| a.push(p)).collect();
@@ -202,9 +252,27 @@ mod tests {
             vec![Incoming::Text {
                 from_identity: String::new(),
                 topic: CHAT_TOPIC.into(),
-                text
+                text,
+                attributes,
+                stream_id: "s1".into(),
+                complete: true,
             }]
         );
+    }
+
+    #[test]
+    fn caption_stream_progress_then_trailer_attributes() {
+        let topic = crate::captions::TRANSCRIPTION_TOPIC;
+        let packets = text_stream("s2", topic, "hello", HashMap::new(), vec![], 1);
+        let mut a = StreamAssembler::default();
+        let got: Vec<_> = packets.iter().filter_map(|p| a.push(p)).collect();
+        assert_eq!(
+            got.len(),
+            2,
+            "one progress update per chunk, then the whole text"
+        );
+        assert!(matches!(&got[0], Incoming::Text { complete: false, text, .. } if text == "hello"));
+        assert!(matches!(&got[1], Incoming::Text { complete: true, .. }));
     }
 
     #[test]

@@ -76,6 +76,7 @@
 //! unpublish, bandwidth-estimate driven bitrate by default (see
 //! [`PublishOptions::follow_bandwidth_estimate`]).
 
+pub mod captions;
 mod data;
 mod session;
 mod signal;
@@ -86,6 +87,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use captions::{Caption, CaptionState, TRANSCRIPTION_TOPIC};
 pub use data::CHAT_TOPIC;
 pub use livekit_protocol as proto;
 pub use signal::PROTOCOL_VERSION;
@@ -128,6 +130,9 @@ pub struct RoomOptions {
     pub publish: Option<PublishOptions>,
     /// Limit for the WebSocket upgrade and for the JoinResponse, each.
     pub connect_timeout: Duration,
+    /// Emit [`RoomEvent::AudioFrameReceived`] with the decoded PCM of every remote audio
+    /// track (for on-device captions); off by default since it is 50 events a second per track.
+    pub audio_frames: bool,
 }
 
 impl Default for RoomOptions {
@@ -136,6 +141,7 @@ impl Default for RoomOptions {
             auto_subscribe: true,
             publish: None,
             connect_timeout: Duration::from_secs(5),
+            audio_frames: false,
         }
     }
 }
@@ -313,7 +319,19 @@ pub enum RoomEvent {
         participant_identity: String,
         text: String,
     },
-    /// Any other text stream (`lk.transcription` captions, ...).
+    /// A caption (a `lk.transcription` text stream update or a legacy Transcription packet),
+    /// attributed to the participant whose track was transcribed. Keep them in a
+    /// [`CaptionState`] to show interim text replaced by the final one.
+    Caption(Caption),
+    /// Decoded audio of a remote track (48 kHz mono, 20 ms per Opus frame), only with
+    /// [`RoomOptions::audio_frames`].
+    AudioFrameReceived {
+        participant_identity: String,
+        track_sid: String,
+        sample_rate: u32,
+        samples: Arc<[i16]>,
+    },
+    /// Any other text stream.
     TextStreamReceived {
         participant_identity: String,
         topic: String,
@@ -504,8 +522,28 @@ impl Room {
         text: &str,
         destinations: Vec<String>,
     ) -> Result<(), EngineError> {
+        self.send_text_with_attributes(topic, text, Default::default(), destinations)
+            .await
+    }
+
+    /// Sends a text stream with attributes (captions on [`TRANSCRIPTION_TOPIC`] carry
+    /// `lk.segment_id`, `lk.transcribed_track_id`, `lk.transcription_final`).
+    pub async fn send_text_with_attributes(
+        &self,
+        topic: &str,
+        text: &str,
+        attributes: std::collections::HashMap<String, String>,
+        destinations: Vec<String>,
+    ) -> Result<(), EngineError> {
         let id = format!("{:032x}", rand::random::<u128>());
-        let packets = data::text_stream(&id, topic, text, destinations, session::unix_ms() as i64);
+        let packets = data::text_stream(
+            &id,
+            topic,
+            text,
+            attributes,
+            destinations,
+            session::unix_ms() as i64,
+        );
         self.send_packets(packets, true).await
     }
 

@@ -324,6 +324,8 @@ pub(crate) struct Session {
     lossy_open: bool,
     queued_data: Vec<QueuedData>,
     assembler: StreamAssembler,
+    /// Emit decoded remote audio ([`RoomOptions::audio_frames`]).
+    audio_frames: bool,
     ping_interval: Duration,
     ping_timeout: Duration,
     next_ping: Instant,
@@ -381,6 +383,7 @@ impl Session {
             lossy_open: false,
             queued_data: vec![],
             assembler: StreamAssembler::default(),
+            audio_frames: options.audio_frames,
             ping_interval,
             ping_timeout,
             next_ping: now,
@@ -942,6 +945,32 @@ impl Session {
                         from_identity,
                         topic,
                         text,
+                        attributes,
+                        stream_id,
+                        ..
+                    }) if topic == crate::TRANSCRIPTION_TOPIC => {
+                        let c = crate::captions::from_text_stream(
+                            &from_identity,
+                            &text,
+                            &attributes,
+                            &stream_id,
+                            |track| self.owner_of_track(track),
+                        );
+                        self.emit(RoomEvent::Caption(c));
+                    }
+                    Some(Incoming::Transcription {
+                        from_identity,
+                        transcription,
+                    }) => {
+                        for c in crate::captions::from_legacy(&transcription, &from_identity) {
+                            self.emit(RoomEvent::Caption(c));
+                        }
+                    }
+                    Some(Incoming::Text {
+                        from_identity,
+                        topic,
+                        text,
+                        ..
                     }) => self.emit(if topic == CHAT_TOPIC {
                         RoomEvent::ChatMessage {
                             participant_identity: from_identity,
@@ -959,6 +988,20 @@ impl Session {
             }
             _ => {}
         }
+    }
+
+    /// The identity of the participant publishing this track, if known.
+    fn owner_of_track(&self, track_sid: &str) -> Option<String> {
+        self.participants
+            .values()
+            .find(|p| p.tracks.iter().any(|t| t.sid == track_sid))
+            .map(|p| p.identity.clone())
+            .or_else(|| {
+                self.local_tracks
+                    .iter()
+                    .any(|t| t.info.as_ref().is_some_and(|i| i.sid == track_sid))
+                    .then(|| self.local_identity.clone())
+            })
     }
 
     fn remote_added(&mut self, mid: Mid, kind: MediaKind) {
@@ -1105,6 +1148,14 @@ impl Session {
                     let Some(dec) = &mut t.audio else { return };
                     if let Ok(pcm) = dec.decode(&d.data) {
                         t.samples += pcm.len() as u64;
+                        if self.audio_frames {
+                            event = Some(RoomEvent::AudioFrameReceived {
+                                participant_identity: t.participant_identity.clone(),
+                                track_sid: t.track_sid.clone(),
+                                sample_rate: 48_000,
+                                samples: pcm.as_slice().into(),
+                            });
+                        }
                         t.recent.extend(pcm);
                         while t.recent.len() > 48_000 {
                             t.recent.pop_front();
