@@ -55,6 +55,53 @@ pub enum CoreMsg {
     },
     Packet(Packet),
     Stats(oneshot::Sender<ServerStats>),
+    /// From the Visio API handlers.
+    Api(ApiCmd),
+}
+
+/// What the Visio API asks of live rooms (LiveKit's RoomService, in effect) and of the room
+/// registry. Rooms are named as LiveKit names them (the token's `room` grant).
+pub enum ApiCmd {
+    /// Sets attributes of a participant (an empty value removes one), as LiveKit's
+    /// `UpdateParticipant`; everyone in the room gets a ParticipantUpdate. Replies whether
+    /// the participant was found.
+    SetAttributes {
+        room: String,
+        identity: String,
+        attributes: HashMap<String, String>,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Server-side mute of a published track, and a MuteTrackRequest to its publisher.
+    MuteTrack {
+        room: String,
+        identity: String,
+        track_sid: String,
+        reply: oneshot::Sender<Result<(), MuteRefusal>>,
+    },
+    /// Ends a participant's session with a Leave (reason ParticipantRemoved).
+    Remove {
+        room: String,
+        identity: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Whether `identity` is in the room now.
+    IsPresent {
+        room: String,
+        identity: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// A reliable data packet from the server to the room's admins (`roomAdmin` grant).
+    NotifyAdmins { room: String, payload: Vec<u8> },
+    /// Runs on the room registry (registered rooms, local sessions, lobby) inside the core
+    /// task, so the registry needs no lock; the closure replies on its own channel.
+    Registry(Box<dyn FnOnce(&mut crate::registry::Registry) + Send>),
+}
+
+/// Why a mute was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MuteRefusal {
+    ParticipantNotFound,
+    TrackNotFound,
 }
 
 pub struct JoinRequest {
@@ -314,6 +361,7 @@ pub struct Core {
     latency: LatencyWindow,
     last_housekeeping: Instant,
     last_quality: Instant,
+    registry: crate::registry::Registry,
 }
 
 /// How long a session whose signalling dropped is kept for a resume.
@@ -356,6 +404,7 @@ impl Core {
             latency: LatencyWindow::default(),
             last_housekeeping: now,
             last_quality: now,
+            registry: crate::registry::Registry::default(),
         }
     }
 
@@ -408,7 +457,123 @@ impl Core {
                 s.forward_latency_p95_us = self.latency.percentile(0.95);
                 let _ = reply.send(s);
             }
+            CoreMsg::Api(cmd) => self.api(cmd),
         }
+    }
+
+    /// The participant with `identity` in LiveKit room `room`.
+    fn find(&self, room: &str, identity: &str) -> Option<PKey> {
+        self.members(room).into_iter().find(|k| {
+            self.parts
+                .get(k)
+                .is_some_and(|p| p.info.identity == identity)
+        })
+    }
+
+    fn api(&mut self, cmd: ApiCmd) {
+        match cmd {
+            ApiCmd::SetAttributes {
+                room,
+                identity,
+                attributes,
+                reply,
+            } => {
+                let found = self.find(&room, &identity);
+                if let Some(p) = found.and_then(|k| self.parts.get_mut(&k)) {
+                    for (k, v) in attributes {
+                        if v.is_empty() {
+                            p.info.attributes.remove(&k);
+                        } else {
+                            p.info.attributes.insert(k, v);
+                        }
+                    }
+                    p.bump_version();
+                    let key = p.key;
+                    self.broadcast_participant(key);
+                }
+                let _ = reply.send(found.is_some());
+            }
+            ApiCmd::MuteTrack {
+                room,
+                identity,
+                track_sid,
+                reply,
+            } => {
+                let result = match self.find(&room, &identity) {
+                    None => Err(MuteRefusal::ParticipantNotFound),
+                    Some(key) => self.server_mute(key, &track_sid),
+                };
+                let _ = reply.send(result);
+            }
+            ApiCmd::Remove {
+                room,
+                identity,
+                reply,
+            } => {
+                let found = self.find(&room, &identity);
+                if let Some(k) = found {
+                    self.remove(k, Some(proto::DisconnectReason::ParticipantRemoved));
+                }
+                let _ = reply.send(found.is_some());
+            }
+            ApiCmd::IsPresent {
+                room,
+                identity,
+                reply,
+            } => {
+                let _ = reply.send(self.find(&room, &identity).is_some());
+            }
+            ApiCmd::NotifyAdmins { room, payload } => {
+                let packet = proto::DataPacket {
+                    kind: proto::data_packet::Kind::Reliable as i32,
+                    value: Some(proto::data_packet::Value::User(proto::UserPacket {
+                        payload,
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                };
+                let bytes = packet.encode_to_vec();
+                let admins: Vec<PKey> = self
+                    .members(&room)
+                    .into_iter()
+                    .filter(|k| {
+                        self.parts
+                            .get(k)
+                            .is_some_and(|p| p.grant.claims.video.room_admin)
+                    })
+                    .collect();
+                for k in admins {
+                    self.send_data(k, true, &bytes);
+                }
+            }
+            ApiCmd::Registry(f) => f(&mut self.registry),
+        }
+    }
+
+    /// Marks a track muted as its publisher would, and asks the publisher to stop sending.
+    fn server_mute(&mut self, key: PKey, track_sid: &str) -> Result<(), MuteRefusal> {
+        let p = self
+            .parts
+            .get_mut(&key)
+            .ok_or(MuteRefusal::ParticipantNotFound)?;
+        p.tracks
+            .iter()
+            .find(|t| t.info.sid == track_sid)
+            .ok_or(MuteRefusal::TrackNotFound)?;
+        p.send(Resp::Mute(proto::MuteTrackRequest {
+            sid: track_sid.to_owned(),
+            muted: true,
+        }));
+        if let Some(t) = p
+            .tracks
+            .iter_mut()
+            .find(|t| t.info.sid == track_sid && !t.info.muted)
+        {
+            t.info.muted = true;
+            p.bump_version();
+            self.broadcast_participant(key);
+        }
+        Ok(())
     }
 
     fn members(&self, room: &str) -> Vec<PKey> {

@@ -36,6 +36,22 @@ pub fn secret(len: usize) -> String {
         .collect()
 }
 
+/// A random (version 4) UUID, the shape of Visio's room ids and lobby participant ids.
+pub fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -44,5 +60,8 @@ mod tests {
         assert!(p.starts_with("PA_") && p.len() == 15);
         assert_ne!(super::track_sid(), super::track_sid());
         assert!(super::secret(32).chars().all(|c| c.is_ascii_alphanumeric()));
+        let u = super::uuid_v4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
     }
 }

@@ -14,7 +14,9 @@
 //! - Data: the `_reliable` and `_lossy` channels carry `DataPacket`s (user packets, chat,
 //!   transcriptions, RPC, streams), re-stamped with the sender's identity and routed to the
 //!   destination identities.
-//! - Visio: `GET /api/v1.0/config/`, `GET /api/v1.0/rooms/{slug}/?username=` (see
+//! - Visio: `config/`, `users/me/`, `rooms/` (join tokens, room creation), the lobby
+//!   (`request-entry/`, `waiting-participants/`, `enter/`), `toggle-hand/`,
+//!   `start-subtitle/`, `mute-participant/`, `remove-participant/` under `/api/v1.0/` (see
 //!   [`visio_api`]).
 //!
 //! # Using it
@@ -37,6 +39,7 @@ mod core;
 pub mod fuzzing;
 pub mod ids;
 pub mod quality;
+pub mod registry;
 mod sdp;
 mod signal;
 pub mod simulcast;
@@ -49,7 +52,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
@@ -185,7 +188,37 @@ fn router(state: AppState) -> Router {
         .route("/debug/stats", get(stats))
         .route("/api/v1.0/config/", get(visio_api::config))
         .route("/api/v1.0/users/me/", get(visio_api::users_me))
+        .route("/api/v1.0/rooms/", post(visio_api::create_room))
         .route("/api/v1.0/rooms/{slug}/", get(visio_api::room))
+        .route(
+            "/api/v1.0/rooms/{slug}/request-entry/",
+            post(visio_api::request_entry),
+        )
+        .route(
+            "/api/v1.0/rooms/{slug}/waiting-participants/",
+            get(visio_api::waiting_participants),
+        )
+        .route("/api/v1.0/rooms/{slug}/enter/", post(visio_api::enter))
+        .route(
+            "/api/v1.0/rooms/{slug}/toggle-hand/",
+            post(visio_api::toggle_hand),
+        )
+        .route(
+            "/api/v1.0/rooms/{slug}/start-subtitle/",
+            post(visio_api::start_subtitle),
+        )
+        .route(
+            "/api/v1.0/rooms/{slug}/mute-participant/",
+            post(visio_api::mute_participant),
+        )
+        .route(
+            "/api/v1.0/rooms/{slug}/remove-participant/",
+            post(visio_api::remove_participant),
+        )
+        .route(
+            "/api/v1.0/{*rest}",
+            axum::routing::any(visio_api::api_not_found),
+        )
         // Browsers (livekit-client, Visio's web app) call /rtc/validate and the API from
         // another origin; LiveKit server allows any origin too. Tokens travel in the request,
         // never in cookies, so no credentials are allowed.
