@@ -68,8 +68,8 @@
 //!   both ends share a clock), audio samples, RMS and dominant frequency of the last second.
 //!
 //! ## Visio links
-//! [`visio_link::resolve`] turns a Visio room link into a LiveKit URL and token through
-//! Visio's REST API (`GET /api/v1.0/rooms/{slug}/?username=NAME`), as the web app does.
+//! The engine speaks LiveKit only: a Visio room link is turned into a LiveKit URL and token
+//! by the `visio_api` crate (Visio's REST API) before [`Room::connect`].
 //!
 //! ## Not yet
 //! Resume/rejoin after a signalling loss, TURN/STUN candidates, wss (TLS),
@@ -80,7 +80,6 @@ pub mod captions;
 mod data;
 mod session;
 mod signal;
-pub mod visio_link;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 #[derive(clap::Parser)]
 pub struct JoinArgs {
     /// LiveKit server URL (`ws://`, `http://`), or a Visio room link
-    /// (`http://host:7880/abc-defg-hij`: a token comes from Visio's API).
+    /// (`https://host/abc-defg-hij`, `visio://host/abc-defg-hij`, a local server's
+    /// `http://host:7880/abc-defg-hij`): the token comes from Visio's API, through the
+    /// waiting room when the room has one.
     url: String,
     /// Access token; otherwise one is minted from --api-key/--api-secret/--room/--identity.
     #[arg(long, env = "LIVEKIT_TOKEN", hide_env_values = true)]
@@ -73,7 +75,7 @@ fn token(args: &JoinArgs) -> anyhow::Result<Option<String>> {
     let (Some(key), Some(secret), Some(room), Some(identity)) =
         (&args.api_key, &args.api_secret, &args.room, &args.identity)
     else {
-        if engine::visio_link::room_code(&args.url).is_some() {
+        if visio_api::RoomLink::is_room_link(&args.url) {
             return Ok(None); // A Visio link: the token comes from its API.
         }
         return Err(anyhow!(
@@ -148,10 +150,30 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                     .clone()
                     .or(args.identity.clone())
                     .unwrap_or_else(|| "Visio Desktop".into());
-                let r = engine::visio_link::resolve(&args.url, &name)
-                    .await
-                    .with_context(|| format!("asking Visio for room {}", args.url))?;
-                (r.livekit_url, r.token)
+                let cancel = tokio_util::sync::CancellationToken::new();
+                let mut told = false;
+                let r = visio_api::resolve(
+                    &args.url,
+                    &name,
+                    visio_api::ClientOptions::default(),
+                    &cancel,
+                    |p| {
+                        if p.status == visio_api::LobbyStatus::Waiting && !told {
+                            told = true;
+                            eprintln!(
+                                "visio: waiting in the lobby of {} until an organiser lets you in \
+                                 (up to 10 minutes)",
+                                args.url
+                            );
+                        }
+                    },
+                )
+                .await
+                .with_context(|| format!("asking Visio for room {}", args.url))?;
+                if told {
+                    eprintln!("visio: admitted");
+                }
+                (r.livekit.url, r.livekit.token)
             }
         };
         let (room, mut events) = Room::connect(&url, &token, options)
