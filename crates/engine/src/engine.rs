@@ -45,7 +45,6 @@
 //!    publisher connection with the `_reliable` / `_lossy` data channels and sendonly media.
 //! 3. Each peer connection has its own UDP socket bound to the local address that faces the
 //!    server, announced as a host candidate inside the SDP (the room server is ICE-lite and
-//!    puts its candidates in its SDP; server trickles are ignored).
 //!
 //! ## The event stream
 //! [`RoomEvent`]s come on an unbounded tokio mpsc receiver, in signalling order:
@@ -72,8 +71,6 @@
 //! by the `visio_api` crate (Visio's REST API) before [`Room::connect`].
 //!
 //! ## Not yet
-//! Resume/rejoin after a signalling loss, TURN/STUN candidates, wss (TLS),
-//! unpublish, bandwidth-estimate driven bitrate by default (see
 //! [`PublishOptions::follow_bandwidth_estimate`]).
 
 pub mod captions;
@@ -446,8 +443,6 @@ impl Room {
                 return Err(EngineError::NoDevices);
             }
         }
-        let (ws, join) =
-            signal::connect(url, token, options.auto_subscribe, options.connect_timeout).await?;
         let server_addr = session::server_addr(url).await?;
         let info = join.participant.clone().unwrap_or_default();
         let room_info = join.room.clone().unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The signalling WebSocket: URL building, the upgrade with the token, the JoinResponse, and
 //! turning every way that can fail into an [`EngineError`] that names the cause.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -35,12 +36,6 @@ pub(crate) fn rtc_url(url: &str, auto_subscribe: bool) -> Result<url::Url, Engin
             })
         }
     };
-    if scheme == "wss" {
-        return Err(EngineError::InvalidUrl {
-            url: url.to_owned(),
-            reason: "TLS (wss/https) is not supported by this build yet".into(),
-        });
-    }
     if u.host_str().is_none() {
         return Err(EngineError::InvalidUrl {
             url: url.to_owned(),
@@ -59,14 +54,56 @@ pub(crate) fn rtc_url(url: &str, auto_subscribe: bool) -> Result<url::Url, Engin
     Ok(u)
 }
 
-/// Opens the WebSocket and waits for the JoinResponse.
+/// What the server answered on a new signalling socket.
+pub(crate) enum Joined {
+    /// A new session.
+    Join(Box<proto::JoinResponse>),
+    /// `reconnect=1`: the session goes on (ReconnectResponse; its ICE servers are the ones
+    /// already in use).
+    Resumed,
+}
+
+/// How to reach the server: where, and which certificate authorities to trust for `wss`.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub url: String,
+    pub auto_subscribe: bool,
+    pub timeout: Duration,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Target {
+    pub(crate) fn new(url: &str, options: &crate::RoomOptions) -> Result<Self, EngineError> {
+        let secure = rtc_url(url, options.auto_subscribe)?.scheme() == "wss";
+        Ok(Self {
+            url: url.to_owned(),
+            auto_subscribe: options.auto_subscribe,
+            timeout: options.connect_timeout,
+            tls: if secure {
+                Some(crate::tls::client_config(&options.extra_root_certs_pem)?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// Opens the WebSocket and waits for the JoinResponse (or, resuming the session `resume_sid`,
+/// the ReconnectResponse; a server that no longer knows it answers Leave:
+/// [`EngineError::Refused`]).
 pub(crate) async fn connect(
-    url: &str,
+    target: &Target,
     token: &str,
-    auto_subscribe: bool,
-    timeout: Duration,
-) -> Result<(Ws, Box<proto::JoinResponse>), EngineError> {
-    let u = rtc_url(url, auto_subscribe)?;
+    resume_sid: Option<&str>,
+) -> Result<(Ws, Joined), EngineError> {
+    let (url, timeout) = (target.url.as_str(), target.timeout);
+    let mut u = rtc_url(url, target.auto_subscribe)?;
+    if let Some(sid) = resume_sid {
+        u.query_pairs_mut()
+            .append_pair("reconnect", "1")
+            .append_pair("sid", sid)
+            .append_pair("reconnect_reason", "1");
+    }
     let mut req = u
         .as_str()
         .into_client_request()
@@ -79,7 +116,12 @@ pub(crate) async fn connect(
     })?;
     req.headers_mut().insert("Authorization", bearer);
 
-    let attempt = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(req)).await;
+    let connector = target.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let attempt = tokio::time::timeout(
+        timeout,
+        tokio_tungstenite::connect_async_tls_with_config(req, None, true, connector),
+    )
+    .await;
     let mut ws = match attempt {
         Err(_) => {
             return Err(EngineError::Timeout {
@@ -123,7 +165,10 @@ pub(crate) async fn connect(
                 match resp.message {
                     Some(Resp::Join(j)) => {
                         validate_join(&j)?;
-                        return Ok((ws, Box::new(j)));
+                        return Ok((ws, Joined::Join(Box::new(j))));
+                    }
+                    Some(Resp::Reconnect(_)) if resume_sid.is_some() => {
+                        return Ok((ws, Joined::Resumed));
                     }
                     Some(Resp::Leave(l)) => {
                         return Err(EngineError::Refused(format!(
@@ -198,6 +243,14 @@ fn upgrade_error(url: &str, e: tungstenite::Error) -> EngineError {
                 },
             }
         }
+        tungstenite::Error::Io(io) if is_tls_error(&io) => EngineError::Tls {
+            url: url.to_owned(),
+            reason: io.to_string(),
+        },
+        tungstenite::Error::Tls(e) => EngineError::Tls {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        },
         tungstenite::Error::Io(io) => EngineError::Unreachable {
             url: url.to_owned(),
             reason: io.to_string(),
@@ -210,6 +263,12 @@ fn upgrade_error(url: &str, e: tungstenite::Error) -> EngineError {
             "the server at {url} does not speak the LiveKit WebSocket protocol: {other}"
         )),
     }
+}
+
+/// rustls reports a refused certificate as an I/O error wrapping its own error.
+fn is_tls_error(io: &std::io::Error) -> bool {
+    io.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 /// Sends one request; a failure means the socket is gone.
