@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::data::{Incoming, StreamAssembler, CHAT_TOPIC};
+use crate::reconnect::{Outcome, Reconnector, Step};
 use crate::signal::{self, Ws};
 use crate::{
     Command, DataKind, EngineError, Percentiles, PublishOptions, RemoteParticipant, RoomEvent,
@@ -139,6 +140,30 @@ impl Peer {
         })
     }
 
+    /// Adds the address each STUN server sees us from as a server-reflexive candidate (when
+    /// it differs from the host one: a NAT is in between).
+    async fn add_server_reflexive(&mut self, stun: &[SocketAddr]) {
+        for server in stun.iter().filter(|s| s.is_ipv4() == self.local.is_ipv4()) {
+            let Some(mapped) =
+                crate::stun::binding(&self.socket, *server, Duration::from_millis(300)).await
+            else {
+                tracing::debug!(%server, "no STUN answer");
+                continue;
+            };
+            if mapped == self.local {
+                continue;
+            }
+            match Candidate::server_reflexive(mapped, self.local, "udp") {
+                Ok(c) => {
+                    tracing::debug!(%mapped, "server-reflexive candidate");
+                    self.rtc.add_local_candidate(c);
+                    return;
+                }
+                Err(e) => tracing::debug!("server-reflexive candidate {mapped}: {e}"),
+            }
+        }
+    }
+
     fn input(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
         let Ok(contents) = bytes.try_into() else {
             return;
@@ -191,6 +216,9 @@ struct RemoteTrack {
     recent: VecDeque<i16>,
     last_pli: Option<Instant>,
     need_keyframe: bool,
+    /// From str0m's ingress statistics (cumulative).
+    nacks: u64,
+    plis: u64,
 }
 
 impl RemoteTrack {
@@ -229,6 +257,8 @@ impl RemoteTrack {
             } else {
                 None
             },
+            nacks: self.nacks,
+            plis: self.plis,
         }
     }
 }
@@ -338,11 +368,28 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) async fn new(
+    /// The signalling socket is gone (why): reconnection starts.
+    signal_lost: Option<String>,
+    /// Remote track figures from sessions before a rejoin, merged into [`Self::stats`].
+    past_stats: Vec<TrackStats>,
         ws: Ws,
         join: proto::JoinResponse,
         server: SocketAddr,
         options: RoomOptions,
         events: mpsc::UnboundedSender<RoomEvent>,
+/// Where the session came from, to resume it or join again.
+pub(crate) struct Origin {
+    pub target: signal::Target,
+    pub token: String,
+    pub server: SocketAddr,
+    pub options: RoomOptions,
+}
+
+/// A reconnection attempt under way: was it a resume, and how it went.
+type Attempt = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (bool, Result<(Ws, signal::Joined), EngineError>)> + Send>,
+>;
+
         final_stats: crate::FinalStats,
     ) -> Result<Self, EngineError> {
         let now = Instant::now();
@@ -359,6 +406,15 @@ impl Session {
                     .sum::<u64>()
                     + 64_000
             });
+        let mut publisher = Peer::new(server, now, bwe).await?;
+        let mut subscriber = Peer::new(server, now, None).await?;
+        let stun = crate::stun::servers(&join.ice_servers).await;
+        if !stun.is_empty() {
+            tokio::join!(
+                publisher.add_server_reflexive(&stun),
+                subscriber.add_server_reflexive(&stun)
+            );
+        }
         let info = join.participant.clone().unwrap_or_default();
         let ping_interval = Duration::from_secs(join.ping_interval.clamp(1, 60) as u64);
         let ping_timeout = Duration::from_secs(join.ping_timeout.clamp(2, 120) as u64);
@@ -396,6 +452,8 @@ impl Session {
         }
         if let Some(opts) = options.publish.filter(|o| o.video || o.audio) {
             s.start_publishing(opts, now)?;
+            signal_lost: None,
+            past_stats: vec![],
         } else {
             s.offer_publisher();
         }
@@ -658,6 +716,15 @@ impl Session {
     fn follow_estimate(&mut self, estimate_bps: u64) {
         let Some((_, layers)) = self.publishing.as_mut().and_then(|p| p.video.as_mut()) else {
             return;
+            Resp::Leave(l)
+                if l.action == proto::leave_request::Action::Resume as i32
+                    || l.action == proto::leave_request::Action::Reconnect as i32 =>
+            {
+                self.signal_lost = Some(format!(
+                    "the server asked us to reconnect ({})",
+                    signal::reason_name(l.reason)
+                ));
+            }
         };
         let mut left = estimate_bps.saturating_sub(40_000) * 9 / 10;
         for l in layers.iter_mut() {
@@ -907,6 +974,12 @@ impl Session {
                 if pc == Pc::Publisher {
                     if Some(id) == self.reliable {
                         self.reliable_open = true;
+            Event::MediaIngressStats(st) if pc == Pc::Subscriber => {
+                if let Some(t) = self.remote.get_mut(&st.mid) {
+                    t.nacks = t.nacks.max(st.nacks);
+                    t.plis = t.plis.max(st.plis);
+                }
+            }
                     }
                     if Some(id) == self.lossy {
                         self.lossy_open = true;
@@ -1081,6 +1154,8 @@ impl Session {
                         media::VpxCodec::Vp8
                     } else {
                         media::VpxCodec::Vp9
+                nacks: 0,
+                plis: 0,
                     };
                     if t.video.as_ref().map(|v| v.codec()) != Some(vc) {
                         t.video = VpxDecoder::new(vc).ok();
@@ -1333,6 +1408,7 @@ impl Session {
     async fn flush_outbox(&mut self) -> bool {
         for msg in std::mem::take(&mut self.outbox) {
             if let Err(e) = signal::send(&mut self.ws, msg).await {
+                self.signal_lost
                     .get_or_insert(format!("signalling connection lost: {e}"));
                 return false;
             }
@@ -1340,17 +1416,67 @@ impl Session {
         true
     }
 
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        origin: Origin,
+    ) {
         let mut pub_buf = vec![0u8; 2000];
         let mut sub_buf = vec![0u8; 2000];
         let mut commands_open = true;
         loop {
             let now = Instant::now();
+            if let Some(reason) = self.signal_lost.take() {
+                if reconnector.is_none() && self.ended.is_none() {
+                    tracing::info!(%reason, "signalling lost: reconnecting");
+                    let r = Reconnector::new(now, origin.options.reconnect_timeout, &reason);
+                    reconnector = Some(if self.peers_failed() {
+                        r.rejoin_only()
+                    } else {
+                        r
+                    });
+                }
+            }
+            let mut reconnect_at: Option<Instant> = None;
+            if let (Some(r), None) = (&mut reconnector, &attempt) {
+                match r.poll(now) {
+                    Step::Wait(at) => reconnect_at = Some(at),
+                    Step::GiveUp(reason) => {
+                        self.ended.get_or_insert(reason);
+                    }
+                    Step::Resume(n) => {
+                        self.emit(RoomEvent::Reconnecting {
+                            attempt: n,
+                            reason: "resuming the session".into(),
+                        });
+                        let (target, token) = (origin.target.clone(), origin.token.clone());
+                        let sid = self.local_sid.clone();
+                        attempt = Some(Box::pin(async move {
+                            (true, signal::connect(&target, &token, Some(&sid)).await)
+                        }));
+                    }
+                    Step::Rejoin(n) => {
+                        self.emit(RoomEvent::Reconnecting {
+                            attempt: n,
+                            reason: "joining the room again".into(),
+                        });
+                        let (target, token) = (origin.target.clone(), origin.token.clone());
+                        attempt = Some(Box::pin(async move {
+                            (false, signal::connect(&target, &token, None).await)
+                        }));
+                    }
+                }
+            }
+            if now >= self.next_ping && reconnector.is_none() {
                 self.next_ping = now + self.ping_interval;
                 self.outbox.push(Req::PingReq(proto::Ping {
                     timestamp: unix_ms() as i64,
                     rtt: self.rtt_ms,
                 }));
             }
+            if reconnector.is_none() && now.duration_since(self.last_signal) > self.ping_timeout {
+                self.signal_lost
+                    .get_or_insert("no answer from the server (ping timeout)".into());
             }
             self.produce_media(now);
             for pc in [Pc::Publisher, Pc::Subscriber] {
@@ -1358,6 +1484,9 @@ impl Session {
                     let _ = self.peer(pc).rtc.handle_input(Input::Timeout(now));
                 }
                 self.poll(pc);
+            }
+            if reconnector.is_none() {
+                self.flush_outbox().await;
             }
             if self.ended.is_some() {
                 break;
@@ -1372,17 +1501,57 @@ impl Session {
             }
             let deadline = deadline.max(now);
             tokio::select! {
+                (resume, result) = async {
+                    match attempt.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    attempt = None;
+                    let now = Instant::now();
+                    let Some(r) = reconnector.as_mut() else { continue };
+                    let outcome = match result {
+                        Ok((ws, signal::Joined::Resumed)) => {
+                            self.resumed(ws);
+                            Outcome::Success
+                        }
+                        Ok((ws, signal::Joined::Join(join))) => {
+                            match self.rejoined(ws, *join, &origin).await {
+                                Ok(fresh) => {
+                                    self = fresh;
+                                    Outcome::Success
+                                }
+                                Err(e) => Outcome::Failed(e.to_string()),
+                            }
+                        }
+                        Err(EngineError::Refused(why)) if resume => {
+                            tracing::info!(%why, "resume refused: joining again");
+                            Outcome::SessionGone
+                        }
+                        Err(e) => Outcome::Failed(e.to_string()),
+                    };
+                    if r.outcome(now, outcome) {
+                        tracing::info!(attempts = r.attempts(), resume, "reconnected");
+                        reconnector = None;
+                        self.emit(RoomEvent::Reconnected { resumed: resume });
+                    }
+                }
+                msg = self.ws.next(), if signalling => {
                     self.last_signal = Instant::now();
                     match msg {
+        let mut reconnector: Option<Reconnector> = None;
+        let mut attempt: Option<Attempt> = None;
                         Some(Ok(Message::Binary(b))) => match proto::SignalResponse::decode(b.as_ref()) {
                             Ok(proto::SignalResponse { message: Some(m) }) => self.signal(m),
                             Ok(_) => {}
                             Err(e) => tracing::debug!("undecodable signal message: {e}"),
                         },
                         Some(Ok(Message::Close(_))) | None => {
+                            self.signal_lost.get_or_insert("the server closed the signalling connection".into());
                         }
                         Some(Ok(_)) => {}
                         Some(Err(e)) => {
+                            self.signal_lost.get_or_insert(format!("signalling connection lost: {e}"));
                         }
                     }
                 }
@@ -1403,7 +1572,14 @@ impl Session {
                     }
                     Some(Command::Data { packets, reliable, done }) => self.send_data(packets, reliable, done),
                     Some(Command::SetMuted { kind, muted, done }) => {
+            if let Some(at) = reconnect_at {
+                deadline = deadline.min(at);
+            }
+            if self.signal_lost.is_some() {
+                deadline = now;
+            }
                         let _ = done.send(self.set_muted(kind, muted));
+            let signalling = reconnector.is_none();
                     }
                     Some(Command::Stats(tx)) => {
                         let _ = tx.send(self.stats());
@@ -1460,3 +1636,101 @@ impl Session {
         self.ended.get_or_insert("left the room".into());
     }
 }
+        // After a rejoin the same participant's track has a new sid: count it as one.
+        for old in &self.past_stats {
+            match v
+                .iter_mut()
+                .find(|t| t.participant == old.participant && t.kind == old.kind)
+            {
+                Some(t) => {
+                    t.frames += old.frames;
+                    t.samples += old.samples;
+                    t.counter_regressions += old.counter_regressions;
+                    t.nacks += old.nacks;
+                    t.plis += old.plis;
+                    t.counter_repeats += old.counter_repeats;
+                }
+                None => v.push(old.clone()),
+            }
+        }
+    /// Whether a peer connection broke for good (only a new session helps then).
+    fn peers_failed(&self) -> bool {
+        !self.publisher.rtc.is_alive() || !self.subscriber.rtc.is_alive()
+    }
+
+    /// The same session goes on over a new signalling socket: tell the server what we
+    /// publish and receive (LiveKit's SyncState), then flush what waited.
+    fn resumed(&mut self, ws: Ws) {
+        self.ws = ws;
+        let now = Instant::now();
+        self.last_signal = now;
+        self.next_ping = now;
+        let publish_tracks = self
+            .local_tracks
+            .iter()
+            .filter_map(|t| {
+                Some(proto::TrackPublishedResponse {
+                    cid: t.cid.clone(),
+                    track: Some(t.info.clone()?),
+                })
+            })
+            .collect();
+        let track_sids = self.remote.values().map(|t| t.track_sid.clone()).collect();
+        self.outbox.insert(
+            0,
+            Req::SyncState(proto::SyncState {
+                subscription: Some(proto::UpdateSubscription {
+                    track_sids,
+                    subscribe: true,
+                    ..Default::default()
+                }),
+                publish_tracks,
+                ..Default::default()
+            }),
+        );
+    }
+
+    /// A new session replaces this one: same options (our tracks are published again), the
+    /// participants we knew compared with the new list, the figures so far kept.
+    async fn rejoined(
+        &mut self,
+        ws: Ws,
+        mut join: proto::JoinResponse,
+        origin: &Origin,
+    ) -> Result<Session, EngineError> {
+        let others = std::mem::take(&mut join.other_participants);
+        let mut fresh = Session::new(
+            ws,
+            join,
+            origin.server,
+            origin.options.clone(),
+            self.events.clone(),
+            self.final_stats.clone(),
+        )
+        .await?;
+        self.publisher.rtc.disconnect();
+        self.subscriber.rtc.disconnect();
+        fresh.past_stats = self.stats();
+        fresh.participants = std::mem::take(&mut self.participants);
+        let still: Vec<String> = others.iter().map(|p| p.identity.clone()).collect();
+        for p in others {
+            fresh.participant_update(p);
+        }
+        let gone: Vec<String> = fresh
+            .participants
+            .values()
+            .filter(|p| !still.contains(&p.identity))
+            .map(|p| p.sid.clone())
+            .collect();
+        for sid in gone {
+            if let Some(p) = fresh.participants.get(&sid).cloned() {
+                fresh.participant_update(proto::ParticipantInfo {
+                    state: proto::participant_info::State::Disconnected as i32,
+                    ..p
+                });
+            }
+        }
+        fresh.queued_data = std::mem::take(&mut self.queued_data);
+        Ok(fresh)
+    }
+
