@@ -10,7 +10,7 @@ VISIO_RELEASE := $(CARGO_TARGET_DIR)/release/visio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_ROOM ?= vis-iode-mos
 
-APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev espeak-ng python3 python3-venv python3-pip curl ca-certificates chromium \
+APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils libtool autoconf automake espeak-ng python3 python3-venv python3-pip curl ca-certificates chromium \
 	libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb webkit2gtk-driver dbus-x11 \
 	fonts-noto-color-emoji
 

@@ -77,19 +77,35 @@
 //! - Colour conversion is pure Rust (`yuvutils-rs`); scaling is our own separable filter.
 
 pub mod analysis;
+pub mod apm;
+pub mod camera;
 pub mod convert;
+pub mod device;
 pub mod frame;
+pub mod h264;
+pub mod jitter;
+pub mod microphone;
 pub mod opus_codec;
 pub mod pattern;
+pub mod playout;
 pub mod source;
 pub mod tone;
 pub mod vpx;
+pub mod wav;
 
 pub use analysis::{dominant_hz, psnr_y, rms};
+pub use apm::{AudioProcessor, FarEnd, ProcessingConfig, ProcessingError};
+pub use camera::CameraSource;
 pub use convert::{i420_to_rgba, rgba_to_i420, scale, ConvertError};
+pub use device::{list_audio, list_cameras, list_devices, DeviceError, DeviceInfo, DeviceKind};
 pub use frame::{AudioFrame, FrameError, VideoFrame};
+pub use h264::{H264Decoder, H264Encoder, H264Error, VideoCodecKind, VideoDecoder, VideoEncoder};
+pub use jitter::{JitterBuffer, JitterConfig, JitterStats};
+pub use microphone::MicrophoneSource;
 pub use opus_codec::{OpusConfig, OpusDecoder, OpusEncoder, OpusError};
 pub use pattern::{read_embedded, SyntheticVideoSource};
+pub use playout::{Mixer, Playout};
 pub use source::{AudioFormat, AudioSource, SourceError, VideoFormat, VideoSource};
 pub use tone::{ToneSource, SAMPLE_RATE};
 pub use vpx::{EncodedFrame, VpxCodec, VpxDecoder, VpxEncoder, VpxEncoderConfig, VpxError};
+pub use wav::WavSource;
