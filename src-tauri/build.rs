@@ -1,0 +1,31 @@
+//! Generates the `allow-<command>` permissions for the app's own commands, so that the
+//! capability file grants the UI exactly the commands of BRIDGE.md and nothing else.
+fn main() {
+    let commands = &[
+        "app_info",
+        "resolve_room",
+        "create_room",
+        "recent_rooms",
+        "get_settings",
+        "update_settings",
+        "list_devices",
+        "start_preview",
+        "stop_preview",
+        "play_test_sound",
+        "join",
+        "leave",
+        "set_microphone",
+        "set_camera",
+        "select_device",
+        "send_chat",
+        "set_hand_raised",
+        "send_reaction",
+        "set_video_subscriptions",
+        "set_low_bandwidth",
+    ];
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(commands)),
+    )
+    .expect("tauri build script");
+}

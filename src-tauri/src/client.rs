@@ -1,0 +1,777 @@
+//! The app's logic behind every BRIDGE.md command, without Tauri: it owns the engine
+//! [`engine::Room`], turns engine events into `room` events, feeds the video lane and tells
+//! the server which video to send (adaptive stream). The Tauri commands are thin wrappers,
+//! so tests drive this directly against the in-process room server, no display needed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use engine::{PublishOptions, Room, RoomOptions, TrackKind, TrackSetting};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::bridge::*;
+use crate::links;
+use crate::local_media::LocalMedia;
+use crate::settings::{now_iso, Store};
+use crate::video_lane::VideoLane;
+
+/// Where `room` events go (the Tauri window, or a test's channel).
+pub type Emit = Arc<dyn Fn(RoomEvent) + Send + Sync>;
+
+/// How the app was started.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub link: Option<String>,
+    pub auto_join: bool,
+    pub name: Option<String>,
+    /// Size of the published camera (the synthetic pattern), `1280x720` by default.
+    pub camera_size: Option<(u32, u32)>,
+    pub default_server: Option<String>,
+}
+
+pub struct Client {
+    pub store: Store,
+    pub lane: VideoLane,
+    pub launch: Launch,
+    local_media: LocalMedia,
+    emit: Emit,
+    meeting: tokio::sync::Mutex<Option<Meeting>>,
+    low_bandwidth: Mutex<LowBandwidthMode>,
+}
+
+struct Meeting {
+    room: Arc<Room>,
+    pump: tokio::task::JoinHandle<()>,
+    shared: Arc<Mutex<Shared>>,
+    /// Visio's API of the meeting's server, the room's key there and our LiveKit token
+    /// (the Bearer for `toggle-hand/`).
+    api: visio_api::VisioClient,
+    room_key: String,
+    token: String,
+}
+
+/// What the event pump and the commands both read and change.
+struct Shared {
+    local: Participant,
+    remote: HashMap<String, Participant>,
+    want_camera: bool,
+    want_mic: bool,
+    tiles: Vec<VideoTile>,
+    mode: LowBandwidthMode,
+    speakers: Vec<String>,
+    /// What the server was last told per track, to send only changes.
+    sent: HashMap<String, TrackSetting>,
+}
+
+impl Client {
+    /// Must run inside a tokio runtime (it starts the video lane and the local media task).
+    pub async fn start(launch: Launch, store: Store, emit: Emit) -> std::io::Result<Client> {
+        let lane = VideoLane::start().await?;
+        let level_emit = emit.clone();
+        let local_media = LocalMedia::start(lane.clone(), move |level| {
+            level_emit(RoomEvent::MicLevel { level })
+        });
+        let low_bandwidth = Mutex::new(store.settings().low_bandwidth);
+        Ok(Client {
+            store,
+            lane,
+            launch,
+            local_media,
+            emit,
+            meeting: Default::default(),
+            low_bandwidth,
+        })
+    }
+
+    pub fn default_server(&self) -> String {
+        self.launch
+            .default_server
+            .clone()
+            .unwrap_or_else(|| links::DEFAULT_SERVER.into())
+    }
+
+    pub fn app_info(&self) -> AppInfo {
+        AppInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            locale: self.store.settings().language,
+            launch_link: self.launch.link.clone(),
+            auto_join: self.launch.auto_join,
+            default_server: self.default_server(),
+            video_lane: VideoLaneInfo {
+                url: self.lane.url().into(),
+            },
+        }
+    }
+
+    pub fn resolve_room(&self, input: &str) -> CmdResult<RoomRef> {
+        links::resolve(input, &self.default_server())
+    }
+
+    pub fn create_room(&self, server: Option<String>) -> CmdResult<RoomRef> {
+        let server = server.unwrap_or_else(|| self.default_server());
+        links::resolve(&room_code::random(), &server)
+    }
+
+    pub fn settings(&self) -> Settings {
+        let mut s = self.store.settings();
+        if s.display_name.is_empty() {
+            if let Some(n) = &self.launch.name {
+                s.display_name = n.clone();
+            }
+        }
+        s
+    }
+
+    pub fn list_devices(&self) -> Devices {
+        // The engine publishes the synthetic devices only, for now: list what is really used.
+        Devices {
+            cameras: vec![Device {
+                id: "synthetic-pattern".into(),
+                label: "Mire de test (caméra simulée)".into(),
+                is_default: true,
+            }],
+            microphones: vec![Device {
+                id: "synthetic-tone".into(),
+                label: "Tonalité 440 Hz (micro simulé)".into(),
+                is_default: true,
+            }],
+            speakers: vec![Device {
+                id: "default".into(),
+                label: "Sortie par défaut".into(),
+                is_default: true,
+            }],
+        }
+    }
+
+    pub fn start_preview(&self) {
+        self.local_media.set_camera(true);
+        self.local_media.set_mic(true);
+    }
+
+    pub async fn stop_preview(&self) {
+        // In a meeting the self view stays as the camera/mic are.
+        let m = self.meeting.lock().await;
+        let (cam, mic) = match m.as_ref().and_then(|m| m.shared.lock().ok()) {
+            Some(s) => (s.want_camera, s.want_mic),
+            None => (false, false),
+        };
+        self.local_media.set_camera(cam);
+        self.local_media.set_mic(mic);
+    }
+
+    pub async fn join(&self, req: JoinRequest) -> CmdResult<JoinResult> {
+        let room_ref = self.resolve_room(&req.link)?;
+        let name = req.display_name.trim();
+        if name.is_empty() {
+            return Err(AppError::new(
+                ErrorCode::Internal,
+                "a display name is needed",
+            ));
+        }
+        let mut slot = self.meeting.lock().await;
+        if let Some(old) = slot.take() {
+            old.leave().await;
+        }
+        (self.emit)(RoomEvent::ConnectionState {
+            state: ConnectionState::Connecting,
+            reason: None,
+            code: None,
+        });
+        let link = visio_api::RoomLink::parse(&room_ref.link)?;
+        let api = visio_api::VisioClient::new(&link.server, Default::default())?;
+        let visio_room = api.room(&link.slug, name).await?;
+        let access = visio_room.livekit.clone().ok_or_else(|| {
+            AppError::new(
+                ErrorCode::Denied,
+                "this room has a waiting room; joining through it is not in the app yet",
+            )
+        })?;
+        let (w, h) = self.launch.camera_size.unwrap_or((1280, 720));
+        let options = RoomOptions {
+            publish: Some(PublishOptions {
+                width: w,
+                height: h,
+                ..PublishOptions::fake_devices()
+            }),
+            ..Default::default()
+        };
+        let (room, events) = Room::connect(&access.url, &access.token, options).await?;
+        let room = Arc::new(room);
+        let lp = room.local_participant().clone();
+        let remote: HashMap<String, Participant> = room
+            .remote_participants()
+            .await?
+            .iter()
+            .map(|p| (p.identity.clone(), Participant::remote(p)))
+            .collect();
+        let shared = Arc::new(Mutex::new(Shared {
+            local: Participant {
+                identity: lp.identity.clone(),
+                sid: lp.sid.clone(),
+                name: if lp.name.is_empty() {
+                    name.to_owned()
+                } else {
+                    lp.name.clone()
+                },
+                is_local: true,
+                attributes: HashMap::new(),
+                hand_raised_at: None,
+                tracks: vec![],
+                quality: Quality::Unknown,
+                speaking: false,
+            },
+            remote,
+            want_camera: req.camera_on,
+            want_mic: req.mic_on,
+            tiles: vec![],
+            mode: *self.low_bandwidth.lock().map_err(internal)?,
+            speakers: vec![],
+            sent: HashMap::new(),
+        }));
+        self.local_media.set_camera(req.camera_on);
+        self.local_media.set_mic(req.mic_on);
+        let _ = self.store.add_recent(&room_ref, now_iso());
+        let pump = tokio::spawn(pump(
+            events,
+            room.clone(),
+            shared.clone(),
+            self.lane.clone(),
+            self.emit.clone(),
+        ));
+        let result = {
+            let s = shared.lock().map_err(internal)?;
+            JoinResult {
+                room_name: room.name().to_owned(),
+                room_code: room_ref.room_code.clone(),
+                link: room_ref.link.clone(),
+                local: s.local.clone(),
+                participants: s.remote.values().cloned().collect(),
+            }
+        };
+        apply_subscriptions(&room, &shared, &self.lane);
+        *slot = Some(Meeting {
+            room,
+            pump,
+            shared,
+            api,
+            room_key: visio_room.key().to_owned(),
+            token: access.token,
+        });
+        Ok(result)
+    }
+
+    pub async fn leave(&self) {
+        if let Some(m) = self.meeting.lock().await.take() {
+            m.leave().await;
+        }
+        self.lane.set_sizes(HashMap::new());
+        self.local_media.set_camera(false);
+        self.local_media.set_mic(false);
+    }
+
+    async fn with_meeting<T>(&self, f: impl AsyncFnOnce(&Meeting) -> CmdResult<T>) -> CmdResult<T> {
+        let m = self.meeting.lock().await;
+        let m = m
+            .as_ref()
+            .ok_or_else(|| AppError::new(ErrorCode::NotConnected, "not in a meeting"))?;
+        f(m).await
+    }
+
+    pub async fn set_microphone(&self, enabled: bool) -> CmdResult<()> {
+        self.set_local(TrackKind::Audio, enabled).await?;
+        self.local_media.set_mic(enabled);
+        Ok(())
+    }
+
+    pub async fn set_camera(&self, enabled: bool) -> CmdResult<()> {
+        self.set_local(TrackKind::Video, enabled).await?;
+        self.local_media.set_camera(enabled);
+        Ok(())
+    }
+
+    async fn set_local(&self, kind: TrackKind, enabled: bool) -> CmdResult<()> {
+        self.with_meeting(async |m| {
+            let published = {
+                let mut s = m.shared.lock().map_err(internal)?;
+                match kind {
+                    TrackKind::Audio => s.want_mic = enabled,
+                    TrackKind::Video => s.want_camera = enabled,
+                }
+                s.local.tracks.iter().any(|t| t.kind == kind)
+            };
+            // Not yet published: the pump applies the wish when the server accepts the track.
+            if published {
+                m.room.set_muted(kind, !enabled).await?;
+                set_local_muted(&m.shared, kind, !enabled);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn send_chat(&self, text: &str) -> CmdResult<ChatMessage> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(AppError::new(ErrorCode::Internal, "empty message"));
+        }
+        self.with_meeting(async |m| {
+            m.room.send_chat_message(text).await?;
+            let (identity, name) = {
+                let s = m.shared.lock().map_err(internal)?;
+                (s.local.identity.clone(), s.local.name.clone())
+            };
+            Ok(ChatMessage {
+                id: format!("{:016x}", rand::random::<u64>()),
+                from_identity: identity,
+                from_name: name,
+                text: text.to_owned(),
+                timestamp: unix_ms(),
+                is_local: true,
+            })
+        })
+        .await
+    }
+
+    pub async fn send_reaction(&self, emoji: &str) -> CmdResult<()> {
+        if emoji.is_empty() || emoji.chars().count() > 8 {
+            return Err(AppError::new(ErrorCode::Internal, "not a reaction emoji"));
+        }
+        let payload = serde_json::json!({"type": "reactionReceived", "data": {"emoji": emoji}});
+        self.with_meeting(async |m| {
+            m.room
+                .publish_data(payload.to_string().into_bytes(), true, None, vec![])
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_hand_raised(&self, raised: bool) -> CmdResult<()> {
+        self.with_meeting(async |m| {
+            let current = m
+                .shared
+                .lock()
+                .map_err(internal)?
+                .local
+                .hand_raised_at
+                .is_some();
+            if current == raised {
+                return Ok(());
+            }
+            m.api.toggle_hand(&m.room_key, &m.token, raised).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_video_subscriptions(&self, tiles: Vec<VideoTile>) -> CmdResult<()> {
+        let m = self.meeting.lock().await;
+        match m.as_ref() {
+            Some(m) => {
+                m.shared.lock().map_err(internal)?.tiles = tiles;
+                apply_subscriptions(&m.room, &m.shared, &self.lane);
+            }
+            // Before joining only the self view exists.
+            None => self.lane.set_sizes(HashMap::new()),
+        }
+        Ok(())
+    }
+
+    pub async fn set_low_bandwidth(&self, mode: LowBandwidthMode) -> CmdResult<()> {
+        *self.low_bandwidth.lock().map_err(internal)? = mode;
+        let m = self.meeting.lock().await;
+        if let Some(m) = m.as_ref() {
+            m.shared.lock().map_err(internal)?.mode = mode;
+            apply_subscriptions(&m.room, &m.shared, &self.lane);
+        }
+        Ok(())
+    }
+
+    /// Per remote track figures from the engine (benchmarks, diagnostics).
+    pub async fn track_stats(&self) -> CmdResult<Vec<engine::TrackStats>> {
+        self.with_meeting(async |m| Ok(m.room.track_stats().await?))
+            .await
+    }
+}
+
+impl Meeting {
+    async fn leave(self) {
+        self.pump.abort();
+        let _ = self.pump.await;
+        match Arc::try_unwrap(self.room) {
+            Ok(room) => room.disconnect().await,
+            Err(room) => drop(room),
+        }
+    }
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> AppError {
+    AppError::new(ErrorCode::Internal, e.to_string())
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn set_local_muted(shared: &Mutex<Shared>, kind: TrackKind, muted: bool) {
+    if let Ok(mut s) = shared.lock() {
+        for t in s.local.tracks.iter_mut().filter(|t| t.kind == kind) {
+            t.muted = muted;
+        }
+    }
+}
+
+/// Tells the server which remote video to send at what size, and the lane what to forward:
+/// the UI's tiles, filtered by the low-bandwidth mode; every other video track disabled.
+fn apply_subscriptions(room: &Room, shared: &Mutex<Shared>, lane: &VideoLane) {
+    let Ok(mut s) = shared.lock() else { return };
+    let wanted: Vec<VideoTile> = match s.mode {
+        LowBandwidthMode::Off => s.tiles.clone(),
+        LowBandwidthMode::AudioOnly => vec![],
+        LowBandwidthMode::SpeakerOnly => {
+            // The loudest remote speaker's video; before anyone spoke, the first tile.
+            let owner = |sid: &str| {
+                s.remote
+                    .values()
+                    .find(|p| p.tracks.iter().any(|t| t.sid == sid))
+                    .map(|p| p.identity.clone())
+            };
+            let speaker = s.speakers.iter().find(|i| s.remote.contains_key(*i));
+            let pick = s
+                .tiles
+                .iter()
+                .find(|t| speaker.is_some() && owner(&t.track_sid).as_ref() == speaker)
+                .or(s.tiles.first());
+            pick.cloned().into_iter().collect()
+        }
+    };
+    let video_tracks: Vec<String> = s
+        .remote
+        .values()
+        .flat_map(|p| p.tracks.iter())
+        .filter(|t| t.kind == TrackKind::Video)
+        .map(|t| t.sid.clone())
+        .collect();
+    let mut changes = vec![];
+    for sid in video_tracks {
+        let setting = match wanted.iter().find(|t| t.track_sid == sid) {
+            Some(t) => TrackSetting {
+                track_sid: sid.clone(),
+                enabled: true,
+                width: t.width,
+                height: t.height,
+            },
+            None => TrackSetting {
+                track_sid: sid.clone(),
+                enabled: false,
+                width: 0,
+                height: 0,
+            },
+        };
+        if s.sent.get(&sid) != Some(&setting) {
+            s.sent.insert(sid, setting.clone());
+            changes.push(setting);
+        }
+    }
+    lane.set_sizes(
+        wanted
+            .iter()
+            .map(|t| (t.track_sid.clone(), (t.width, t.height)))
+            .collect(),
+    );
+    drop(s);
+    if !changes.is_empty() {
+        let _ = room.set_track_settings(changes);
+    }
+}
+
+/// Engine events to `room` events, frames to the lane, until the session ends.
+async fn pump(
+    mut events: UnboundedReceiver<engine::RoomEvent>,
+    room: Arc<Room>,
+    shared: Arc<Mutex<Shared>>,
+    lane: VideoLane,
+    emit: Emit,
+) {
+    use engine::RoomEvent as E;
+    while let Some(e) = events.recv().await {
+        let out: Vec<RoomEvent> = match e {
+            E::VideoFrameReceived {
+                track_sid, frame, ..
+            } => {
+                lane.push(&track_sid, frame);
+                continue;
+            }
+            E::Connected => vec![RoomEvent::ConnectionState {
+                state: ConnectionState::Connected,
+                reason: None,
+                code: None,
+            }],
+            E::ParticipantConnected(p) => {
+                let p = Participant::remote(&p);
+                if let Ok(mut s) = shared.lock() {
+                    s.remote.insert(p.identity.clone(), p.clone());
+                }
+                apply_subscriptions(&room, &shared, &lane);
+                vec![RoomEvent::ParticipantConnected { participant: p }]
+            }
+            E::ParticipantDisconnected(p) => {
+                if let Ok(mut s) = shared.lock() {
+                    if let Some(old) = s.remote.remove(&p.identity) {
+                        for t in &old.tracks {
+                            lane.clear(&t.sid);
+                            s.sent.remove(&t.sid);
+                        }
+                    }
+                }
+                vec![RoomEvent::ParticipantDisconnected {
+                    identity: p.identity,
+                }]
+            }
+            E::ParticipantMetadataChanged(p) => {
+                let Ok(mut s) = shared.lock() else { continue };
+                let updated = if p.identity == s.local.identity {
+                    s.local.name = p.name.clone();
+                    s.local.hand_raised_at = hand_raised_at(&p.attributes);
+                    s.local.attributes = p.attributes.clone();
+                    s.local.clone()
+                } else {
+                    let mut fresh = Participant::remote(&p);
+                    if let Some(old) = s.remote.get(&p.identity) {
+                        fresh.quality = old.quality.clone();
+                        fresh.speaking = old.speaking;
+                    }
+                    s.remote.insert(p.identity.clone(), fresh.clone());
+                    fresh
+                };
+                vec![RoomEvent::ParticipantUpdated {
+                    participant: updated,
+                }]
+            }
+            E::TrackPublished {
+                participant_identity,
+                publication,
+            } => {
+                let track = TrackInfo::from(&publication);
+                if let Ok(mut s) = shared.lock() {
+                    if let Some(p) = s.remote.get_mut(&participant_identity) {
+                        p.tracks.retain(|t| t.sid != track.sid);
+                        p.tracks.push(track.clone());
+                    }
+                }
+                apply_subscriptions(&room, &shared, &lane);
+                vec![RoomEvent::TrackPublished {
+                    identity: participant_identity,
+                    track,
+                }]
+            }
+            E::TrackUnpublished {
+                participant_identity,
+                publication,
+            } => {
+                if let Ok(mut s) = shared.lock() {
+                    if let Some(p) = s.remote.get_mut(&participant_identity) {
+                        p.tracks.retain(|t| t.sid != publication.sid);
+                    }
+                    s.sent.remove(&publication.sid);
+                }
+                lane.clear(&publication.sid);
+                vec![RoomEvent::TrackUnpublished {
+                    identity: participant_identity,
+                    track_sid: publication.sid,
+                }]
+            }
+            E::TrackMuted {
+                participant_identity,
+                track_sid,
+            } => track_muted(&shared, participant_identity, track_sid, true),
+            E::TrackUnmuted {
+                participant_identity,
+                track_sid,
+            } => track_muted(&shared, participant_identity, track_sid, false),
+            E::LocalTrackPublished(publication) => {
+                let mut track = TrackInfo::from(&publication);
+                let (identity, muted) = {
+                    let Ok(s) = shared.lock() else { continue };
+                    let want_on = match track.kind {
+                        TrackKind::Audio => s.want_mic,
+                        TrackKind::Video => s.want_camera,
+                    };
+                    (s.local.identity.clone(), !want_on)
+                };
+                if muted {
+                    if let Err(e) = room.set_muted(track.kind, true).await {
+                        tracing::warn!("could not mute {:?} on publish: {e}", track.kind);
+                    }
+                }
+                track.muted = muted;
+                if let Ok(mut s) = shared.lock() {
+                    s.local.tracks.retain(|t| t.sid != track.sid);
+                    s.local.tracks.push(track.clone());
+                }
+                vec![RoomEvent::TrackPublished { identity, track }]
+            }
+            E::DataReceived {
+                participant_identity,
+                topic: None,
+                payload,
+                ..
+            } => visio_notification(&participant_identity, &payload)
+                .into_iter()
+                .collect(),
+            E::ChatMessage {
+                participant_identity,
+                text,
+            } => {
+                let name = shared
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.remote.get(&participant_identity).map(|p| p.name.clone()))
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| participant_identity.clone());
+                vec![RoomEvent::ChatMessage {
+                    message: ChatMessage {
+                        id: format!("{:016x}", rand::random::<u64>()),
+                        from_identity: participant_identity,
+                        from_name: name,
+                        text,
+                        timestamp: unix_ms(),
+                        is_local: false,
+                    },
+                }]
+            }
+            E::ActiveSpeakersChanged(list) => {
+                let identities: Vec<String> = list.into_iter().map(|(i, _)| i).collect();
+                let speaker_only = {
+                    let Ok(mut s) = shared.lock() else { continue };
+                    s.speakers = identities.clone();
+                    let ids = identities.clone();
+                    for p in s.remote.values_mut() {
+                        p.speaking = ids.contains(&p.identity);
+                    }
+                    let me = s.local.identity.clone();
+                    s.local.speaking = ids.contains(&me);
+                    s.mode == LowBandwidthMode::SpeakerOnly
+                };
+                if speaker_only {
+                    apply_subscriptions(&room, &shared, &lane);
+                }
+                vec![RoomEvent::ActiveSpeakers { identities }]
+            }
+            E::ConnectionQualityChanged {
+                participant_identity,
+                quality,
+            } => {
+                let quality = Quality::from_engine(&quality);
+                if let Ok(mut s) = shared.lock() {
+                    if let Some(p) = s.remote.get_mut(&participant_identity) {
+                        p.quality = quality.clone();
+                    } else if s.local.identity == participant_identity {
+                        s.local.quality = quality.clone();
+                    }
+                }
+                vec![RoomEvent::ConnectionQuality {
+                    identity: participant_identity,
+                    quality,
+                }]
+            }
+            E::Reconnecting { reason, .. } => vec![RoomEvent::ConnectionState {
+                state: ConnectionState::Reconnecting,
+                reason: Some(reason),
+                code: None,
+            }],
+            E::Reconnected { .. } => vec![RoomEvent::ConnectionState {
+                state: ConnectionState::Connected,
+                reason: None,
+                code: None,
+            }],
+            E::Disconnected { reason } => {
+                let lower = reason.to_ascii_lowercase();
+                let code = if ["removed", "kick", "denied", "duplicate"]
+                    .iter()
+                    .any(|w| lower.contains(w))
+                {
+                    ErrorCode::Denied
+                } else {
+                    ErrorCode::Unreachable
+                };
+                emit(RoomEvent::ConnectionState {
+                    state: ConnectionState::Disconnected,
+                    reason: Some(reason),
+                    code: Some(code),
+                });
+                break;
+            }
+            _ => continue,
+        };
+        for e in out {
+            emit(e);
+        }
+    }
+}
+
+fn track_muted(
+    shared: &Mutex<Shared>,
+    identity: String,
+    track_sid: String,
+    muted: bool,
+) -> Vec<RoomEvent> {
+    if let Ok(mut s) = shared.lock() {
+        if let Some(p) = s.remote.get_mut(&identity) {
+            for t in p.tracks.iter_mut().filter(|t| t.sid == track_sid) {
+                t.muted = muted;
+            }
+        }
+    }
+    vec![RoomEvent::TrackMuted {
+        identity,
+        track_sid,
+        muted,
+    }]
+}
+
+/// Visio's JSON data packets without topic: reactions, and notifications by `type`.
+fn visio_notification(from: &str, payload: &[u8]) -> Option<RoomEvent> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let kind = v.get("type")?.as_str()?;
+    if kind == "reactionReceived" {
+        let emoji = v.get("data")?.get("emoji")?.as_str()?;
+        return Some(RoomEvent::Reaction {
+            from_identity: from.to_owned(),
+            emoji: emoji.chars().take(8).collect(),
+        });
+    }
+    Some(RoomEvent::Notification {
+        kind: kind.chars().take(64).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visio_packets() {
+        match visio_notification(
+            "bob",
+            br#"{"type":"reactionReceived","data":{"emoji":"\ud83d\udc4d"}}"#,
+        ) {
+            Some(RoomEvent::Reaction {
+                from_identity,
+                emoji,
+            }) => {
+                assert_eq!(from_identity, "bob");
+                assert_eq!(emoji, "👍");
+            }
+            other => panic!("{other:?}"),
+        }
+        match visio_notification("a", br#"{"type":"participantWaiting"}"#) {
+            Some(RoomEvent::Notification { kind }) => assert_eq!(kind, "participantWaiting"),
+            other => panic!("{other:?}"),
+        }
+        assert!(visio_notification("a", b"\xff not json").is_none());
+    }
+}

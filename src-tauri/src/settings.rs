@@ -1,0 +1,221 @@
+//! Settings and recent rooms, as JSON files in the platform config directory
+//! (`~/.config/visio-desktop/` on Linux; `VISIO_DESKTOP_CONFIG_DIR` overrides it, which tests
+//! use to stay out of the user's files). A damaged file is set aside, never fatal.
+
+use std::path::{Path, PathBuf};
+
+use crate::bridge::{AppError, ErrorCode, RecentRoom, RoomRef, Settings, SettingsPatch};
+
+/// Recent rooms kept, newest first.
+pub const MAX_RECENT: usize = 10;
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// The store in `VISIO_DESKTOP_CONFIG_DIR`, else the platform config dir.
+    pub fn from_env() -> Self {
+        let dir = std::env::var_os("VISIO_DESKTOP_CONFIG_DIR")
+            .map(PathBuf::from)
+            .or_else(|| dirs::config_dir().map(|d| d.join("visio-desktop")))
+            .unwrap_or_else(|| PathBuf::from(".visio-desktop"));
+        Self { dir }
+    }
+
+    pub fn at(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.read("settings.json").unwrap_or_default()
+    }
+
+    pub fn update_settings(&self, patch: SettingsPatch) -> Result<Settings, AppError> {
+        let mut s = self.settings();
+        if let Some(v) = patch.language {
+            s.language = v;
+        }
+        if let Some(v) = patch.display_name {
+            // Names are shown to everyone: keep them to one reasonable line.
+            s.display_name = v.trim().chars().take(100).collect();
+        }
+        if let Some(v) = patch.low_bandwidth {
+            s.low_bandwidth = v;
+        }
+        if let Some(v) = patch.captions {
+            s.captions = v;
+        }
+        if let Some(v) = patch.camera_id {
+            s.camera_id = v;
+        }
+        if let Some(v) = patch.microphone_id {
+            s.microphone_id = v;
+        }
+        if let Some(v) = patch.speaker_id {
+            s.speaker_id = v;
+        }
+        self.write("settings.json", &s)?;
+        Ok(s)
+    }
+
+    pub fn recent_rooms(&self) -> Vec<RecentRoom> {
+        self.read::<Vec<RecentRoom>>("recent-rooms.json")
+            .unwrap_or_default()
+    }
+
+    /// Puts `room` first (once), keeps [`MAX_RECENT`].
+    pub fn add_recent(&self, room: &RoomRef, now_iso: String) -> Result<(), AppError> {
+        let mut list = self.recent_rooms();
+        list.retain(|r| r.link != room.link);
+        list.insert(
+            0,
+            RecentRoom {
+                server: room.server.clone(),
+                room_code: room.room_code.clone(),
+                link: room.link.clone(),
+                last_joined_at: now_iso,
+            },
+        );
+        list.truncate(MAX_RECENT);
+        self.write("recent-rooms.json", &list)
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        let path = self.dir.join(name);
+        let text = std::fs::read_to_string(&path).ok()?;
+        match serde_json::from_str(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let aside = path.with_extension("json.damaged");
+                tracing::warn!(
+                    "{} is damaged ({e}); moved to {}",
+                    path.display(),
+                    aside.display()
+                );
+                let _ = std::fs::rename(&path, aside);
+                None
+            }
+        }
+    }
+
+    fn write<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<(), AppError> {
+        let fail = |e: std::io::Error| {
+            AppError::new(
+                ErrorCode::Internal,
+                format!("cannot save {}: {e}", self.dir.join(name).display()),
+            )
+        };
+        std::fs::create_dir_all(&self.dir).map_err(fail)?;
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
+        // Write then rename, so a crash never leaves half a file.
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, text).map_err(fail)?;
+        std::fs::rename(&tmp, self.dir.join(name)).map_err(fail)
+    }
+}
+
+/// Now as ISO 8601 UTC (`2026-11-23T11:12:30.123Z`), without a date crate.
+pub fn now_iso() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    iso_from_unix_ms(ms)
+}
+
+pub fn iso_from_unix_ms(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bridge::LowBandwidthMode;
+
+    fn tmp() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("visio-desktop-test-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn settings_round_trip_and_damaged_file() {
+        let dir = tmp();
+        let store = Store::at(&dir);
+        assert_eq!(store.settings(), Settings::default());
+        let s = store
+            .update_settings(SettingsPatch {
+                display_name: Some("  Alice  ".into()),
+                low_bandwidth: Some(LowBandwidthMode::SpeakerOnly),
+                camera_id: Some(Some("cam1".into())),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(s.display_name, "Alice");
+        let again = Store::at(&dir).settings();
+        assert_eq!(again.low_bandwidth, LowBandwidthMode::SpeakerOnly);
+        assert_eq!(again.camera_id.as_deref(), Some("cam1"));
+        std::fs::write(dir.join("settings.json"), "{not json").unwrap();
+        assert_eq!(Store::at(&dir).settings(), Settings::default());
+        assert!(dir.join("settings.json.damaged").exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn recent_rooms_newest_first_once_at_most_ten() {
+        let dir = tmp();
+        let store = Store::at(&dir);
+        for i in 0..12 {
+            let code = format!("abc-defg-h{}", (b'a' + i as u8) as char);
+            let r = RoomRef {
+                server: "http://h".into(),
+                link: format!("http://h/{code}"),
+                room_code: code,
+            };
+            store.add_recent(&r, iso_from_unix_ms(i * 1000)).unwrap();
+        }
+        let again = RoomRef {
+            server: "http://h".into(),
+            room_code: "abc-defg-hf".into(),
+            link: "http://h/abc-defg-hf".into(),
+        };
+        store.add_recent(&again, "later".into()).unwrap();
+        let list = store.recent_rooms();
+        assert_eq!(list.len(), MAX_RECENT);
+        assert_eq!(list[0].link, "http://h/abc-defg-hf");
+        assert_eq!(list[1].room_code, "abc-defg-hl");
+        assert_eq!(list.iter().filter(|r| r.link == again.link).count(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_from_unix_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            iso_from_unix_ms(1_795_000_350_123),
+            "2026-11-18T11:12:30.123Z"
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! # visio-desktop: the Visio desktop app (Tauri 2)
+//!
+//! The Rust side of the app: it owns the engine's [`engine::Room`], serves the commands and
+//! events of `BRIDGE.md` to the web UI (`ui/`, built to `ui/dist`), and sends video to the
+//! page over the video lane (a WebSocket on 127.0.0.1 with a per-launch secret, see
+//! [`video_lane`]).
+//!
+//! ## Run
+//! ```text
+//! visio-desktop [LINK] [--name NAME] [--join] [--fake-devices] [--server URL]
+//! visio-desktop visio://127.0.0.1:7880/abc-defg-hij --name Alice --join
+//! ```
+//! - `LINK`: a Visio link (`https://HOST/abc-defg-hij`), a deep link
+//!   (`visio://HOST/abc-defg-hij`; http for a loopback host, https otherwise) or a room code;
+//!   the UI opens the pre-join screen for it, or joins at once with `--join`.
+//! - A link opened while the app runs (a second launch, a `visio://` deep link from the
+//!   desktop) goes to the running app as the `app` event `openLink`; no second window.
+//! - `--fake-devices`: the test pattern and a 440 Hz tone as camera and microphone. The engine
+//!   publishes only these for now, so this is also the default.
+//! - `--server URL`: the Visio server for bare room codes and new rooms
+//!   (default `https://visio.numerique.gouv.fr`).
+//! - Settings and recent rooms: JSON in `~/.config/visio-desktop/` (`VISIO_DESKTOP_CONFIG_DIR`
+//!   overrides). Logs: `VISIO_LOG=debug`.
+//!
+//! ## Security
+//! The capability file (`capabilities/default.json`) grants the page exactly the app's own
+//! commands and event listening: no shell, no file system, no HTTP from the page. The CSP
+//! allows scripts from the app only and connections to the IPC and `ws://127.0.0.1`.
+//!
+//! ## What is real and what is not yet
+//! Joining through Visio's REST API (the `visio_api` crate), media, chat, reactions, raised
+//! hands (Visio's `toggle-hand/`), adaptive stream (the simulcast layer that fits each tile,
+//! unlisted video paused by the server) and the low-bandwidth modes are real. The camera and
+//! microphone are the synthetic ones until the engine publishes real devices; rooms with a
+//! waiting room are refused with `denied` until the lobby is wired.
+
+pub mod bridge;
+pub mod client;
+pub mod links;
+pub mod local_media;
+pub mod settings;
+pub mod video_lane;
+
+use std::sync::Arc;
+
+use bridge::*;
+use clap::Parser;
+use client::{Client, Launch};
+use tauri::{Emitter, Manager, State};
+
+/// The command line (see the crate documentation).
+#[derive(Debug, Parser)]
+#[command(name = "visio-desktop", version, about = "Visio Desktop")]
+pub struct Args {
+    /// A Visio link, a visio:// link or a room code to open.
+    pub link: Option<String>,
+    /// Display name to join with.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Join the link at once instead of showing the pre-join screen.
+    #[arg(long)]
+    pub join: bool,
+    /// Use the test pattern and tone as camera and microphone.
+    #[arg(long)]
+    pub fake_devices: bool,
+    /// The Visio server for room codes and new rooms.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Published camera size, WIDTHxHEIGHT (the synthetic camera; default 1280x720).
+    #[arg(long, value_parser = parse_size)]
+    pub camera_size: Option<(u32, u32)>,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT"))?;
+    let n = |v: &str| v.parse::<u32>().ok().filter(|v| (16..=3840).contains(v));
+    match (n(w), n(h)) {
+        (Some(w), Some(h)) => Ok((w & !1, h & !1)),
+        _ => Err(format!("{s:?} is not a size between 16 and 3840")),
+    }
+}
+
+type AppState<'a> = State<'a, Arc<Client>>;
+
+#[tauri::command]
+fn app_info(c: AppState<'_>) -> AppInfo {
+    c.app_info()
+}
+
+#[tauri::command]
+fn resolve_room(c: AppState<'_>, request: ResolveRequest) -> CmdResult<RoomRef> {
+    c.resolve_room(&request.input)
+}
+
+#[tauri::command]
+fn create_room(c: AppState<'_>, request: Option<CreateRoomRequest>) -> CmdResult<RoomRef> {
+    c.create_room(request.and_then(|r| r.server))
+}
+
+#[tauri::command]
+fn recent_rooms(c: AppState<'_>) -> Vec<RecentRoom> {
+    c.store.recent_rooms()
+}
+
+#[tauri::command]
+fn get_settings(c: AppState<'_>) -> Settings {
+    c.settings()
+}
+
+#[tauri::command]
+async fn update_settings(c: AppState<'_>, request: SettingsPatch) -> CmdResult<Settings> {
+    let mode = request.low_bandwidth;
+    let s = c.store.update_settings(request)?;
+    if let Some(mode) = mode {
+        c.set_low_bandwidth(mode).await?;
+    }
+    Ok(s)
+}
+
+#[tauri::command]
+fn list_devices(c: AppState<'_>) -> Devices {
+    c.list_devices()
+}
+
+#[tauri::command]
+fn start_preview(c: AppState<'_>, request: Option<PreviewRequest>) {
+    let _ = request;
+    c.start_preview()
+}
+
+#[tauri::command]
+async fn stop_preview(c: AppState<'_>) -> CmdResult<()> {
+    c.stop_preview().await;
+    Ok(())
+}
+
+#[tauri::command]
+fn play_test_sound(request: Option<TestSoundRequest>) -> CmdResult<()> {
+    let _ = request;
+    // No audio output is wired in the engine yet: say so rather than pretend.
+    Err(AppError::new(
+        ErrorCode::Internal,
+        "audio playout is not available in this build yet",
+    ))
+}
+
+#[tauri::command]
+async fn join(c: AppState<'_>, request: JoinRequest) -> CmdResult<JoinResult> {
+    c.join(request).await
+}
+
+#[tauri::command]
+async fn leave(c: AppState<'_>) -> CmdResult<()> {
+    c.leave().await;
+    Ok(())
+}
+
+#[tauri::command]
+async fn set_microphone(c: AppState<'_>, request: EnabledRequest) -> CmdResult<()> {
+    c.set_microphone(request.enabled).await
+}
+
+#[tauri::command]
+async fn set_camera(c: AppState<'_>, request: EnabledRequest) -> CmdResult<()> {
+    c.set_camera(request.enabled).await
+}
+
+#[tauri::command]
+fn select_device(c: AppState<'_>, request: SelectDeviceRequest) -> CmdResult<()> {
+    let d = c.list_devices();
+    let list = match request.kind.as_str() {
+        "camera" => &d.cameras,
+        "microphone" => &d.microphones,
+        "speaker" => &d.speakers,
+        other => {
+            return Err(AppError::new(
+                ErrorCode::Internal,
+                format!("unknown device kind {other:?}"),
+            ))
+        }
+    };
+    if list.iter().any(|x| x.id == request.id) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            if request.kind == "camera" {
+                ErrorCode::CameraMissing
+            } else {
+                ErrorCode::MicrophoneMissing
+            },
+            format!("no {} with id {:?}", request.kind, request.id),
+        ))
+    }
+}
+
+#[tauri::command]
+async fn send_chat(c: AppState<'_>, request: ChatRequest) -> CmdResult<ChatMessage> {
+    c.send_chat(&request.text).await
+}
+
+#[tauri::command]
+async fn set_hand_raised(c: AppState<'_>, request: HandRequest) -> CmdResult<()> {
+    c.set_hand_raised(request.raised).await
+}
+
+#[tauri::command]
+async fn send_reaction(c: AppState<'_>, request: ReactionRequest) -> CmdResult<()> {
+    c.send_reaction(&request.emoji).await
+}
+
+#[tauri::command]
+async fn set_video_subscriptions(
+    c: AppState<'_>,
+    request: VideoSubscriptionsRequest,
+) -> CmdResult<()> {
+    c.set_video_subscriptions(request.tiles).await
+}
+
+#[tauri::command]
+async fn set_low_bandwidth(c: AppState<'_>, request: LowBandwidthRequest) -> CmdResult<()> {
+    c.set_low_bandwidth(request.mode).await
+}
+
+/// The app with every command registered, on any Tauri runtime (tests use the mock one).
+pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
+    let launch = Launch {
+        link: args.link,
+        auto_join: args.join,
+        name: args.name,
+        camera_size: args.camera_size,
+        default_server: args.server,
+    };
+    tauri::Builder::<R>::new()
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let emit: client::Emit = Arc::new(move |e: RoomEvent| {
+                let _ = handle.emit("room", e);
+            });
+            let client = tauri::async_runtime::block_on(Client::start(
+                launch,
+                settings::Store::from_env(),
+                emit,
+            ))?;
+            app.manage(Arc::new(client));
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            app_info,
+            resolve_room,
+            create_room,
+            recent_rooms,
+            get_settings,
+            update_settings,
+            list_devices,
+            start_preview,
+            stop_preview,
+            play_test_sound,
+            join,
+            leave,
+            set_microphone,
+            set_camera,
+            select_device,
+            send_chat,
+            set_hand_raised,
+            send_reaction,
+            set_video_subscriptions,
+            set_low_bandwidth,
+        ])
+}
+
+/// Runs the app (the `visio-desktop` binary).
+pub fn run() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VISIO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let args = Args::parse();
+    let result = builder::<tauri::Wry>(args)
+        // A second launch (or a visio:// link clicked on the desktop) hands its link to this
+        // one and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            if let Some(link) = links::link_in_args(argv) {
+                let _ = app.emit("app", AppEvent::OpenLink { link });
+            }
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("visio-desktop: {e}");
+        std::process::exit(1);
+    }
+}

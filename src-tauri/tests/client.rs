@@ -1,0 +1,331 @@
+//! The app's logic (everything behind the Tauri commands) against the in-process room server,
+//! with an engine peer on the other side: join through Visio's API, frames on the video lane
+//! at the tile's size, adaptive stream, mute seen by the peer, chat both ways, raised hand,
+//! reactions, and the error codes of bad links and unreachable servers. No display needed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use room_server::{RoomServer, ServerConfig};
+use tokio::sync::mpsc;
+use visio_desktop::bridge::{
+    ErrorCode, JoinRequest, LowBandwidthMode, RoomEvent as UiEvent, VideoTile,
+};
+use visio_desktop::client::{Client, Launch};
+use visio_desktop::settings::Store;
+
+/// A token for the engine peer, as `visio token` mints them (dev keys).
+fn token(room: &str, identity: &str) -> String {
+    livekit_token::AccessToken::with_api_key("devkey", "secret")
+        .with_identity(identity)
+        .with_name(identity)
+        .with_grants(livekit_token::VideoGrants {
+            room_join: true,
+            room: room.into(),
+            ..Default::default()
+        })
+        .to_jwt()
+        .expect("token")
+}
+
+async fn next_ui<T>(
+    rx: &mut mpsc::UnboundedReceiver<UiEvent>,
+    within: Duration,
+    mut f: impl FnMut(&UiEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let e = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the UI event in time")
+            .expect("events open");
+        if let Some(t) = f(&e) {
+            return t;
+        }
+    }
+}
+
+async fn next_engine<T>(
+    rx: &mut mpsc::UnboundedReceiver<engine::RoomEvent>,
+    within: Duration,
+    mut f: impl FnMut(&engine::RoomEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let e = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the engine event in time")
+            .expect("events open");
+        if let Some(t) = f(&e) {
+            return t;
+        }
+    }
+}
+
+async fn client() -> (Client, mpsc::UnboundedReceiver<UiEvent>) {
+    let dir = std::env::temp_dir().join(format!("visio-desktop-it-{}", rand::random::<u64>()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let c = Client::start(
+        Launch {
+            camera_size: Some((320, 180)),
+            ..Default::default()
+        },
+        Store::at(&dir),
+        Arc::new(move |e| {
+            let _ = tx.send(e);
+        }),
+    )
+    .await
+    .expect("client starts");
+    (c, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meeting_through_the_app_logic() {
+    let server = RoomServer::start(ServerConfig::ephemeral())
+        .await
+        .expect("server");
+    let http = format!("http://{}", server.http_addr());
+    let code = "app-test-roo";
+    // The peer publishes a 640x360 pattern (no simulcast below 480 px wide... it has q/h).
+    let (bob, mut bob_events) = engine::Room::connect(
+        &server.url(),
+        &token(code, "bob"),
+        engine::RoomOptions {
+            publish: Some(engine::PublishOptions {
+                width: 640,
+                height: 360,
+                video_bitrate_bps: 600_000,
+                ..engine::PublishOptions::fake_devices()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("bob joins");
+
+    let (app, mut ui) = client().await;
+    let joined = app
+        .join(JoinRequest {
+            link: format!("{http}/{code}"),
+            display_name: "Alice".into(),
+            camera_on: true,
+            mic_on: false,
+            camera_id: None,
+            microphone_id: None,
+            speaker_id: None,
+        })
+        .await
+        .expect("alice joins through the Visio API");
+    assert_eq!(joined.room_code, code);
+    assert_eq!(joined.local.name, "Alice");
+    assert!(joined.local.is_local);
+    assert_eq!(app.store.recent_rooms()[0].room_code, code);
+
+    // Bob's video track, from the join result or a later event.
+    let bob_video = match joined
+        .participants
+        .iter()
+        .find(|p| p.identity == "bob")
+        .and_then(|p| p.tracks.iter().find(|t| t.kind == engine::TrackKind::Video))
+    {
+        Some(t) => t.sid.clone(),
+        None => {
+            next_ui(&mut ui, Duration::from_secs(10), |e| match e {
+                UiEvent::TrackPublished { identity, track }
+                    if identity == "bob" && track.kind == engine::TrackKind::Video =>
+                {
+                    Some(track.sid.clone())
+                }
+                _ => None,
+            })
+            .await
+        }
+    };
+
+    // The UI shows bob in a 320x320 tile: frames come scaled to fit, on the lane.
+    app.set_video_subscriptions(vec![VideoTile {
+        track_sid: bob_video.clone(),
+        width: 320,
+        height: 320,
+    }])
+    .await
+    .expect("subscriptions");
+    let (mut lane, _) = tokio_tungstenite::connect_async(app.lane.url())
+        .await
+        .expect("lane opens");
+    let mut counters = vec![];
+    let mut local_frames = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while counters.len() < 10 {
+        let m = tokio::time::timeout_at(deadline, lane.next())
+            .await
+            .expect("frames on the lane in time")
+            .expect("lane open")
+            .expect("lane message")
+            .into_data();
+        assert_eq!(&m[..3], &[0x56, 1, 1]);
+        let n = u16::from_le_bytes([m[12], m[13]]) as usize;
+        let id = std::str::from_utf8(&m[14..14 + n])
+            .expect("utf-8 id")
+            .to_owned();
+        let (w, h) = (
+            u16::from_le_bytes([m[4], m[5]]),
+            u16::from_le_bytes([m[6], m[7]]),
+        );
+        if id == "local-camera" {
+            local_frames += 1;
+            continue;
+        }
+        assert_eq!(id, bob_video);
+        assert!(w <= 320 && h <= 180, "scaled to fit the tile: {w}x{h}");
+        assert_eq!(
+            m.len(),
+            14 + n
+                + w as usize * h as usize
+                + 2 * (w as usize).div_ceil(2) * (h as usize).div_ceil(2)
+        );
+        counters.push(u32::from_le_bytes([m[8], m[9], m[10], m[11]]));
+    }
+    assert!(counters.windows(2).all(|c| c[0] < c[1]), "{counters:?}");
+    assert!(local_frames > 0, "the self view is on the lane");
+
+    // Bob sees alice's microphone muted (she joined with it off), then unmuted.
+    let alice_audio = |ps: &[engine::RemoteParticipant]| {
+        ps.iter()
+            .find(|p| p.identity != "bob")
+            .and_then(|p| p.tracks.iter().find(|t| t.kind == engine::TrackKind::Audio))
+            .map(|t| t.muted)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if alice_audio(&bob.remote_participants().await.expect("participants")) == Some(true) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob never saw the mic muted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.set_microphone(true).await.expect("unmute");
+    next_engine(&mut bob_events, Duration::from_secs(10), |e| {
+        matches!(e, engine::RoomEvent::TrackUnmuted { .. }).then_some(())
+    })
+    .await;
+
+    // Chat both ways.
+    let sent = app.send_chat("Bonjour Bob").await.expect("chat sent");
+    assert!(sent.is_local);
+    assert_eq!(sent.from_name, "Alice");
+    let text = next_engine(&mut bob_events, Duration::from_secs(10), |e| match e {
+        engine::RoomEvent::ChatMessage { text, .. } => Some(text.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(text, "Bonjour Bob");
+    bob.send_chat_message("Salut Alice")
+        .await
+        .expect("bob chats");
+    let m = next_ui(&mut ui, Duration::from_secs(10), |e| match e {
+        UiEvent::ChatMessage { message } => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (m.from_identity.as_str(), m.text.as_str()),
+        ("bob", "Salut Alice")
+    );
+    assert!(!m.is_local);
+
+    // A reaction in Visio's packet format reaches bob.
+    app.send_reaction("👏").await.expect("reaction");
+    let payload = next_engine(&mut bob_events, Duration::from_secs(10), |e| match e {
+        engine::RoomEvent::DataReceived { payload, .. } => Some(payload.clone()),
+        _ => None,
+    })
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&payload).expect("json");
+    assert_eq!(v["type"], "reactionReceived");
+    assert_eq!(v["data"]["emoji"], "👏");
+
+    // Raised hand: bob sees `handRaisedAt`, the app tells its UI too.
+    app.set_hand_raised(true).await.expect("hand raised");
+    let at = next_engine(&mut bob_events, Duration::from_secs(10), |e| match e {
+        engine::RoomEvent::ParticipantMetadataChanged(p) => p
+            .attributes
+            .get("handRaisedAt")
+            .filter(|v| !v.is_empty())
+            .cloned(),
+        _ => None,
+    })
+    .await;
+    assert!(at.starts_with("20"), "an ISO time: {at}");
+    let local = next_ui(&mut ui, Duration::from_secs(10), |e| match e {
+        UiEvent::ParticipantUpdated { participant } if participant.is_local => {
+            participant.hand_raised_at.clone()
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(local, at);
+
+    // Audio-only: the lane stops carrying bob's video.
+    app.set_low_bandwidth(LowBandwidthMode::AudioOnly)
+        .await
+        .expect("audio only");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let quiet_until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(quiet_until, lane.next()).await {
+        let m = m.into_data();
+        let n = u16::from_le_bytes([m[12], m[13]]) as usize;
+        assert_eq!(
+            &m[14..14 + n],
+            b"local-camera",
+            "remote video in audio-only mode"
+        );
+    }
+
+    app.leave().await;
+    next_engine(&mut bob_events, Duration::from_secs(10), |e| {
+        matches!(e, engine::RoomEvent::ParticipantDisconnected(_)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.send_chat("anyone?").await.unwrap_err().code,
+        ErrorCode::NotConnected
+    );
+    bob.disconnect().await;
+}
+
+#[tokio::test]
+async fn bad_links_and_unreachable_servers_have_their_code() {
+    let (app, _ui) = client().await;
+    let join = |link: &str| JoinRequest {
+        link: link.into(),
+        display_name: "Alice".into(),
+        camera_on: false,
+        mic_on: false,
+        camera_id: None,
+        microphone_id: None,
+        speaker_id: None,
+    };
+    let e = app.join(join("not a link")).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidLink);
+    // A port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let e = app
+        .join(join(&format!("http://127.0.0.1:{port}/abc-defg-hij")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Unreachable, "{e:?}");
+    // The app keeps working after errors.
+    assert_eq!(
+        app.resolve_room("ABCDEFGHIJ").unwrap().room_code,
+        "abc-defg-hij"
+    );
+}

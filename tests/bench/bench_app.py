@@ -1,0 +1,373 @@
+"""Benchmarks of the desktop app (prints figures, asserts nothing). Run by `make bench-app`,
+under Xvfb in its own session bus:
+
+    dbus-run-session -- xvfb-run -a -s "-screen 0 1920x1080x24" \
+        python tests/bench/bench_app.py --visio target/debug/visio --app target/debug/visio-desktop
+
+- cold start: launch to the home screen's link input present in the page (via tauri-driver,
+  whose session start is included), median of 3;
+- rendering: frames drawn per second per tile (the UI's `data-frames`) with 1x720p and 9x360p
+  remote streams (`visio join --fake-devices` publishers), and the CPU of the app's processes
+  (app + WebKit web/network processes) meanwhile;
+- 4-person meeting: the app publishing 720p30 and showing three 360p, then Chromium running
+  livekit-client doing the same in the same kind of room: CPU and peak memory side by side;
+- installed size: of the .deb given with --deb (built by `npx @tauri-apps/cli@2 build --bundles deb`).
+CPU is in % of one core, from /proc (utime+stime of the process tree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = 4096
+
+
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(p.name))
+            except OSError:
+                pass
+    return out
+
+
+def tree(pid: int, skip: tuple[str, ...] = ()) -> list[int]:
+    """pid and its descendants, minus processes whose name is in `skip` (their children stay)."""
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        todo.extend(children(p))
+        try:
+            name = Path(f"/proc/{p}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name not in skip:
+            seen.append(p)
+    return seen
+
+
+def cpu_ticks(pids) -> int:
+    total = 0
+    for p in pids:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except OSError:
+            pass
+    return total
+
+
+def rss_bytes(pids) -> int:
+    total = 0
+    for p in pids:
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
+        except OSError:
+            pass
+    return total
+
+
+class Meter:
+    """CPU and peak summed RSS of a process tree over a window, sampled every 0.25 s."""
+
+    def __init__(self, root_pid: int, skip=()):
+        self.root, self.skip = root_pid, skip
+        self.peak = 0
+        self._stop = threading.Event()
+        self._prev: dict[int, int] = {}
+        self.ticks = 0
+
+    def _sample(self):
+        pids = tree(self.root, self.skip)
+        for p in pids:
+            t = cpu_ticks([p])
+            self.ticks += max(0, t - self._prev.get(p, t))
+            self._prev[p] = t
+        self.peak = max(self.peak, rss_bytes(pids))
+
+    def run(self, seconds: float) -> tuple[float, int]:
+        self._sample()
+        self.ticks = 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            time.sleep(0.25)
+            self._sample()
+        return 100.0 * self.ticks / TICK / (time.monotonic() - t0), self.peak
+
+
+def start_server(visio: str):
+    http, udp = free_port(), free_port(socket.SOCK_DGRAM)
+    proc = subprocess.Popen(
+        [visio, "serve", "--dev", "--bind", f"127.0.0.1:{http}", "--udp-port", str(udp)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "VISIO_LOG": "warn"},
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{http}/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return proc, f"http://127.0.0.1:{http}"
+
+
+def bots(visio: str, link: str, n: int, size: str, fps: int = 30):
+    return [
+        subprocess.Popen(
+            [visio, "join", link, "--name", f"bot{i}", "--fake-devices", "--video-size", size, "--fps", str(fps)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for i in range(n)
+    ]
+
+
+def stop(procs):
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+class App:
+    """The app under tauri-driver, driven with Selenium."""
+
+    def __init__(self, app: str, args: list[str]):
+        from selenium import webdriver
+        from selenium.webdriver.common.options import ArgOptions
+
+        self.port = free_port()
+        self.config = tempfile.mkdtemp(prefix="visio-desktop-bench-")
+        driver_bin = shutil.which("tauri-driver") or str(Path.home() / ".cargo/bin/tauri-driver")
+        self.proc = subprocess.Popen(
+            [driver_bin, "--port", str(self.port), "--native-port", str(free_port())],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "VISIO_DESKTOP_CONFIG_DIR": self.config, "VISIO_LOG": "warn"},
+        )
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        opts = ArgOptions()
+        opts.set_capability("browserName", "wry")
+        opts.set_capability("tauri:options", {"application": app, "args": args})
+        self.t0 = time.monotonic()
+        self.driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{self.port}", options=opts)
+
+    def js(self, script, *args):
+        return self.driver.execute_script(script, *args)
+
+    def wait(self, script, timeout, *args):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            v = self.js(script, *args)
+            if v:
+                return v
+            time.sleep(0.05)
+        raise TimeoutError(script)
+
+    def frames(self) -> dict:
+        return self.js(
+            "const o = {}; document.querySelectorAll('[data-testid=\"tile-canvas\"]').forEach("
+            "c => { if (c.dataset.trackSid && c.dataset.trackSid !== 'local-camera') "
+            "o[c.dataset.trackSid] = Number(c.dataset.frames || 0) }); return o;"
+        )
+
+    def close(self):
+        try:
+            self.driver.quit()
+        except Exception:  # already gone; cleanup continues
+            pass
+        stop([self.proc])
+        shutil.rmtree(self.config, ignore_errors=True)
+
+
+SKIP = ("tauri-driver", "WebKitWebDriver")
+
+
+def cold_start(app_bin: str) -> list[float]:
+    times = []
+    for _ in range(3):
+        app = App(app_bin, [])
+        app.wait("return document.querySelector('[data-testid=\"home-link-input\"]')", 30)
+        times.append(time.monotonic() - app.t0)
+        app.close()
+    return times
+
+
+def rendering(args, n: int, size: str, seconds: float = 10.0):
+    server, http = start_server(args.visio)
+    link = f"{http}/ben-chre-ndr"
+    peers = bots(args.visio, link, n, size)
+    app = None
+    try:
+        time.sleep(2)
+        app = App(args.app, [link, "--name", "Bench", "--join", "--camera-size", "320x180"])
+        app.wait("return document.querySelectorAll('[data-testid=\"tile-canvas\"][data-track-sid^=\"TR_\"]').length >= arguments[0]", 60, n)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum(1 for v in app.frames().values() if v > 0) < n:
+            time.sleep(0.5)
+        time.sleep(3)  # settle
+        app.js("const b = document.querySelector('[data-testid=\"control-camera\"]');"
+               "if (b && b.getAttribute('aria-pressed') === 'true') b.click();")
+        before = app.frames()
+        meter = Meter(app.proc.pid, SKIP)
+        cpu, peak = meter.run(seconds)
+        after = app.frames()
+        fps = sorted((after.get(k, 0) - v) / seconds for k, v in before.items())
+        return fps, cpu, peak
+    finally:
+        if app:
+            app.close()
+        stop(peers + [server])
+
+
+class Reports(BaseHTTPRequestHandler):
+    latest: dict = {}
+
+    def do_POST(self):
+        Reports.latest = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(200)
+        self.end_headers()
+
+    def do_GET(self):
+        files = {
+            "/meeting.html": ROOT / "tests/bench/web_meeting.html",
+            "/livekit-client.umd.js": ROOT / "tests/browser/node_modules/livekit-client/dist/livekit-client.umd.js",
+        }
+        f = files.get(self.path.split("#")[0])
+        if not f:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(f.read_bytes())
+
+    def log_message(self, *a):
+        pass
+
+
+def meeting(args, seconds: float = 15.0):
+    """The app, then Chromium, each as the 4th person of a room with three 360p publishers."""
+    results = {}
+    server, http = start_server(args.visio)
+    try:
+        link = f"{http}/mee-ting-app"
+        peers = bots(args.visio, link, 3, "640x360")
+        app = None
+        try:
+            time.sleep(2)
+            app = App(args.app, [link, "--name", "Bench", "--join"])
+            app.wait("return Object.values((() => { const o = {}; document.querySelectorAll('[data-testid=\"tile-canvas\"][data-track-sid^=\"TR_\"]').forEach(c => o[c.dataset.trackSid] = Number(c.dataset.frames)); return o; })()).filter(v => v > 0).length >= 3", 60)
+            time.sleep(5)
+            before = app.frames()
+            cpu, peak = Meter(app.proc.pid, SKIP).run(seconds)
+            after = app.frames()
+            results["app"] = (cpu, peak, [round((after[k] - v) / seconds, 1) for k, v in before.items() if k in after])
+        finally:
+            if app:
+                app.close()
+            stop(peers)
+
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not chromium:
+            return results
+        sys.path.insert(0, str(ROOT / "tests/peers"))
+        import lkpeer
+
+        peers = bots(args.visio, f"{http}/mee-ting-web", 3, "640x360")
+        page_srv = ThreadingHTTPServer(("127.0.0.1", 0), Reports)
+        threading.Thread(target=page_srv.serve_forever, daemon=True).start()
+        profile = tempfile.mkdtemp(prefix="bench-chromium-")
+        url = (f"http://127.0.0.1:{page_srv.server_address[1]}/meeting.html#url=ws://{http.split('//')[1]}"
+               f"&token={lkpeer.token('mee-ting-web', 'web')}")
+        web = subprocess.Popen(
+            [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+             "--autoplay-policy=no-user-gesture-required", "--window-size=1920,1080",
+             f"--user-data-dir={profile}", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                f = Reports.latest.get("frames", {})
+                if len([v for v in f.values() if v > 0]) >= 3:
+                    break
+                time.sleep(0.5)
+            time.sleep(5)
+            before = dict(Reports.latest.get("frames", {}))
+            cpu, peak = Meter(web.pid).run(seconds)
+            after = Reports.latest.get("frames", {})
+            results["chromium"] = (cpu, peak, [round((after[k] - v) / seconds, 1) for k, v in before.items() if k in after])
+        finally:
+            stop([web] + peers)
+            page_srv.shutdown()
+            shutil.rmtree(profile, ignore_errors=True)
+    finally:
+        stop([server])
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--visio", required=True)
+    ap.add_argument("--app", required=True)
+    ap.add_argument("--deb", help="the .deb to report the installed size of")
+    ap.add_argument("--only", nargs="*", default=["start", "render", "meeting", "size"])
+    args = ap.parse_args()
+    print(f"# visio-desktop benchmarks ({os.cpu_count()} cores); rerun: make bench-app")
+    if "start" in args.only:
+        t = cold_start(args.app)
+        print(f"cold start to interactive home: median {statistics.median(t)*1000:.0f} ms "
+              f"(runs {', '.join(f'{x*1000:.0f}' for x in t)} ms; includes the WebDriver session start)")
+    if "render" in args.only:
+        for n, size in [(1, "1280x720"), (9, "640x360")]:
+            fps, cpu, peak = rendering(args, n, size)
+            print(f"rendering {n}x{size}: fps per tile {fps} (sum {sum(fps):.0f}), "
+                  f"app CPU {cpu:.0f}% of a core (includes decoding), peak RSS {peak/2**20:.0f} MiB")
+    if "meeting" in args.only:
+        r = meeting(args)
+        for who, (cpu, peak, fps) in r.items():
+            print(f"4-person meeting, {who}: CPU {cpu:.0f}% of a core, peak RSS {peak/2**20:.0f} MiB, fps shown {fps}")
+        if "app" in r and "chromium" in r:
+            print(f"4-person meeting, app/chromium: CPU ratio {r['app'][0]/max(r['chromium'][0],1e-9):.2f}, "
+                  f"memory ratio {r['app'][1]/max(r['chromium'][1],1):.2f}")
+    if "size" in args.only and args.deb:
+        size = os.path.getsize(args.deb)
+        info = subprocess.run(["dpkg-deb", "-f", args.deb, "Installed-Size"], capture_output=True, text=True)
+        print(f"installed size: .deb {size/2**20:.1f} MiB, Installed-Size {int(info.stdout.strip() or 0)/1024:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
