@@ -54,6 +54,13 @@ pub struct JoinArgs {
     /// Send this user data packet (reliable, topic `visio`) once joined; repeatable.
     #[arg(long = "data", value_name = "TEXT")]
     data: Vec<String>,
+    /// Say this on the chat to each participant who joins after us (a demo bot's hello;
+    /// `{name}` becomes their name).
+    #[arg(long, value_name = "TEXT")]
+    greet: Option<String>,
+    /// Answer every chat message (`Reçu : <text>`), so a demo or a test sees chat both ways.
+    #[arg(long)]
+    reply: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -236,6 +243,12 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                         }
                         RoomEvent::ChatMessage { participant_identity, text } => {
                             if human { println!("chat {participant_identity}: {text}"); }
+                            if args.reply {
+                                let answer: String = format!("Reçu : {text}").chars().take(2000).collect();
+                                if let Err(e) = room.send_chat_message(&answer).await {
+                                    eprintln!("visio: reply failed: {e}");
+                                }
+                            }
                             chat.push(json!({"from": participant_identity, "text": text}));
                         }
                         RoomEvent::DataReceived { participant_identity, topic, payload, .. } => {
@@ -249,6 +262,14 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                         RoomEvent::Disconnected { reason } => {
                             ended = Some(reason);
                             break;
+                        }
+                        RoomEvent::ParticipantConnected(p) if args.greet.is_some() => {
+                            if human { println!("{} joined", p.identity); }
+                            let name = if p.name.is_empty() { &p.identity } else { &p.name };
+                            let hello = args.greet.as_deref().unwrap_or_default().replace("{name}", name);
+                            if let Err(e) = room.send_chat_message(&hello).await {
+                                eprintln!("visio: greeting failed: {e}");
+                            }
                         }
                         other => {
                             if human {
