@@ -1,0 +1,619 @@
+//! # captions: live captions computed on this machine
+//!
+//! Where the engine (remote audio per participant, text streams) and the speech crate
+//! (Whisper, Silero VAD) meet. No audio leaves the machine, and since an SFU delivers each
+//! participant's audio as its own track, each caption is attributed exactly.
+//!
+//! ```text
+//! RoomEvent::AudioFrameReceived (48 kHz, per track)
+//!   └─ ingest thread: 48→16 kHz, Silero VAD per track, Segmenter (utterances)
+//!        ├─ while speaking, every `interim_interval`: an interim job (latest one per track wins)
+//!        └─ at the end of an utterance: a final job (never dropped, served first)
+//!   └─ worker pool (bounded by the cores the user allows): whisper.cpp with the encoder
+//!      context fitted to the utterance
+//!        └─ CaptionUpdate { engine::Caption, times, latency } on a channel
+//! ```
+//!
+//! ## Use
+//! ```no_run
+//! # async fn demo(room: engine::Room, mut events: tokio::sync::mpsc::UnboundedReceiver<engine::RoomEvent>) {
+//! use captions::{CaptionsConfig, LiveCaptions};
+//! let config = CaptionsConfig::new("ggml-base.bin", "libonnxruntime.so", "silero_vad.onnx");
+//! let (live, mut updates) = LiveCaptions::start(config).expect("models load");
+//! let mut state = engine::CaptionState::default();
+//! loop {
+//!     tokio::select! {
+//!         Some(engine::RoomEvent::AudioFrameReceived { participant_identity, track_sid, sample_rate, samples }) = events.recv() => {
+//!             live.push(&participant_identity, &track_sid, sample_rate, &samples);
+//!         }
+//!         Some(u) = updates.recv() => { state.apply(u.caption); }
+//!     }
+//! }
+//! # }
+//! ```
+//! Join with [`engine::RoomOptions::audio_frames`] set. Captions of the user's own microphone
+//! can be sent to the room with [`publish`] (opt-in), as LiveKit agents send them, so Visio
+//! web users see them too.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{mpsc as std_mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::captions::{ATTR_SEGMENT_ID, ATTR_TRANSCRIBED_TRACK_ID, ATTR_TRANSCRIPTION_FINAL};
+use engine::{Caption, EngineError, Room, TRANSCRIPTION_TOPIC};
+use speech::onnx::OnnxError;
+use speech::recognizer::{Recognizer, RecognizerError};
+use speech::vad::{Segmenter, SileroVad, VadConfig, VadEvent, FRAME};
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptionsError {
+    #[error(transparent)]
+    Recognizer(#[from] RecognizerError),
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+}
+
+/// What to run and with how much CPU.
+#[derive(Debug, Clone)]
+pub struct CaptionsConfig {
+    /// A whisper.cpp model file (see `visio models`).
+    pub whisper_model: PathBuf,
+    /// `libonnxruntime.so` for the VAD.
+    pub onnx_runtime: PathBuf,
+    /// `silero_vad.onnx`.
+    pub vad_model: PathBuf,
+    /// The room's language (`fr`, `en`), or `None` to let Whisper detect it per utterance.
+    pub language: Option<String>,
+    /// CPU threads the user allows for captions, all tracks together.
+    pub threads: usize,
+    /// How often the text of an utterance still going on is refreshed.
+    pub interim_interval: Duration,
+    pub vad: VadConfig,
+}
+
+impl CaptionsConfig {
+    pub fn new(
+        whisper_model: impl Into<PathBuf>,
+        onnx_runtime: impl Into<PathBuf>,
+        vad_model: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            whisper_model: whisper_model.into(),
+            onnx_runtime: onnx_runtime.into(),
+            vad_model: vad_model.into(),
+            language: None,
+            threads: 2,
+            interim_interval: Duration::from_millis(1000),
+            vad: VadConfig::default(),
+        }
+    }
+}
+
+/// A caption with its timing.
+#[derive(Debug, Clone)]
+pub struct CaptionUpdate {
+    pub caption: Caption,
+    /// Utterance bounds, in ms from the first audio of its track.
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// Finals: from the end of the speech (the first silent VAD frame) to this caption.
+    pub latency_ms: Option<f64>,
+    /// Time whisper.cpp spent on it.
+    pub compute_ms: f64,
+}
+
+struct Job {
+    identity: String,
+    track_sid: String,
+    segment_id: String,
+    samples: Vec<f32>,
+    is_final: bool,
+    start_ms: u64,
+    end_ms: u64,
+    speech_end: Option<Instant>,
+}
+
+/// Finals in order; at most one interim per track (the latest).
+#[derive(Default)]
+struct Queue {
+    finals: VecDeque<Job>,
+    interims: VecDeque<Job>,
+    closed: bool,
+}
+
+type Shared = Arc<(Mutex<Queue>, Condvar)>;
+
+enum Input {
+    Audio {
+        identity: String,
+        track_sid: String,
+        rate: u32,
+        samples: Vec<i16>,
+    },
+    EndTrack {
+        track_sid: String,
+    },
+}
+
+/// Live captions for any number of tracks. Dropping it stops the threads.
+pub struct LiveCaptions {
+    input: std_mpsc::Sender<Input>,
+    queue: Shared,
+    workers: usize,
+}
+
+impl LiveCaptions {
+    /// Loads the models (a missing or corrupt model, or a language the model cannot do, is
+    /// reported here, before anything runs) and starts the ingest thread and the workers.
+    pub fn start(
+        config: CaptionsConfig,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<CaptionUpdate>), CaptionsError> {
+        let threads = config.threads.max(1);
+        let workers = (threads / 2).max(1);
+        let per_job = (threads / workers).max(1);
+        let rec = Arc::new(Recognizer::load(&config.whisper_model, per_job)?);
+        // Checks the language against the model now, and warms the model up.
+        rec.transcribe_utterance(&[0.0; 1600], config.language.as_deref(), per_job)?;
+        // One VAD loads now so a bad VAD model fails here, not per track.
+        let first_vad = SileroVad::load(&config.onnx_runtime, &config.vad_model)?;
+        let queue: Shared = Arc::default();
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        for i in 0..workers {
+            let (rec, queue, out, lang) = (
+                rec.clone(),
+                queue.clone(),
+                out_tx.clone(),
+                config.language.clone(),
+            );
+            std::thread::Builder::new()
+                .name(format!("captions-{i}"))
+                .spawn(move || worker(rec, queue, out, lang, per_job))
+                .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+        }
+        let (in_tx, in_rx) = std_mpsc::channel();
+        let q = queue.clone();
+        std::thread::Builder::new()
+            .name("captions-ingest".into())
+            .spawn(move || ingest(in_rx, q, config, first_vad))
+            .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+        Ok((
+            Self {
+                input: in_tx,
+                queue,
+                workers,
+            },
+            out_rx,
+        ))
+    }
+
+    /// Recognition workers running (bounded by the allowed threads).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Feeds decoded audio of a track (any rate, mono).
+    pub fn push(&self, identity: &str, track_sid: &str, rate: u32, samples: &[i16]) {
+        let _ = self.input.send(Input::Audio {
+            identity: identity.to_owned(),
+            track_sid: track_sid.to_owned(),
+            rate,
+            samples: samples.to_vec(),
+        });
+    }
+
+    /// The track ended (unpublished, participant left): its utterance in progress is finished.
+    pub fn end_track(&self, track_sid: &str) {
+        let _ = self.input.send(Input::EndTrack {
+            track_sid: track_sid.to_owned(),
+        });
+    }
+}
+
+impl Drop for LiveCaptions {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.queue;
+        if let Ok(mut q) = lock.lock() {
+            q.closed = true;
+        }
+        cv.notify_all();
+    }
+}
+
+/// Sends a caption of our own microphone to the room on `lk.transcription`, with LiveKit's
+/// attributes, as LiveKit agents do (opt-in: the user's choice).
+pub async fn publish(room: &Room, caption: &Caption) -> Result<(), EngineError> {
+    let mut attributes = HashMap::new();
+    attributes.insert(ATTR_SEGMENT_ID.to_owned(), caption.segment_id.clone());
+    if let Some(t) = &caption.track_sid {
+        attributes.insert(ATTR_TRANSCRIBED_TRACK_ID.to_owned(), t.clone());
+    }
+    attributes.insert(
+        ATTR_TRANSCRIPTION_FINAL.to_owned(),
+        caption.is_final.to_string(),
+    );
+    room.send_text_with_attributes(TRANSCRIPTION_TOPIC, &caption.text, attributes, vec![])
+        .await
+}
+
+fn enqueue(queue: &Shared, job: Job) {
+    let (lock, cv) = &**queue;
+    let Ok(mut q) = lock.lock() else { return };
+    if job.is_final {
+        q.interims.retain(|j| j.track_sid != job.track_sid);
+        q.finals.push_back(job);
+    } else {
+        q.interims.retain(|j| j.track_sid != job.track_sid);
+        q.interims.push_back(job);
+    }
+    cv.notify_one();
+}
+
+fn worker(
+    rec: Arc<Recognizer>,
+    queue: Shared,
+    out: mpsc::UnboundedSender<CaptionUpdate>,
+    language: Option<String>,
+    threads: usize,
+) {
+    loop {
+        let job = {
+            let (lock, cv) = &*queue;
+            let Ok(mut q) = lock.lock() else { return };
+            loop {
+                if q.closed {
+                    return;
+                }
+                if let Some(j) = q.finals.pop_front().or_else(|| q.interims.pop_front()) {
+                    break j;
+                }
+                q = match cv.wait(q) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+        };
+        let started = Instant::now();
+        let text = match rec.transcribe_utterance(&job.samples, language.as_deref(), threads) {
+            Ok(segments) => segments
+                .iter()
+                .map(|s| s.text.trim())
+                .collect::<Vec<_>>()
+                .join(" "),
+            Err(e) => {
+                tracing::warn!(track = %job.track_sid, "recognition failed: {e}");
+                continue;
+            }
+        };
+        let update = CaptionUpdate {
+            caption: Caption {
+                participant_identity: job.identity,
+                track_sid: Some(job.track_sid),
+                segment_id: job.segment_id,
+                text: clean(&text),
+                is_final: job.is_final,
+                language: language.clone(),
+            },
+            start_ms: job.start_ms,
+            end_ms: job.end_ms,
+            latency_ms: job.speech_end.map(|t| t.elapsed().as_secs_f64() * 1000.0),
+            compute_ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        if out.send(update).is_err() {
+            return;
+        }
+    }
+}
+
+/// Whisper marks non-speech as `[BLANK_AUDIO]`, `(music)`…: not caption text.
+fn clean(text: &str) -> String {
+    let t = text.trim();
+    let bracketed = |t: &str| {
+        (t.starts_with('[') && t.ends_with(']')) || (t.starts_with('(') && t.ends_with(')'))
+    };
+    if bracketed(t) {
+        String::new()
+    } else {
+        t.to_owned()
+    }
+}
+
+/// 48 kHz → 16 kHz: windowed-sinc low-pass (cut-off 7 kHz) and keep one sample in three.
+struct Downsampler {
+    taps: Vec<f32>,
+    history: Vec<f32>,
+    phase: usize,
+}
+
+impl Downsampler {
+    fn new() -> Self {
+        let n = 48;
+        let fc = 7_000.0 / 48_000.0;
+        let mut taps: Vec<f32> = (0..n)
+            .map(|i| {
+                let x = i as f32 - (n - 1) as f32 / 2.0;
+                let sinc = if x == 0.0 {
+                    2.0 * fc
+                } else {
+                    (2.0 * std::f32::consts::PI * fc * x).sin() / (std::f32::consts::PI * x)
+                };
+                let w =
+                    0.54 - 0.46 * (2.0 * std::f32::consts::PI * i as f32 / (n - 1) as f32).cos();
+                sinc * w
+            })
+            .collect();
+        let sum: f32 = taps.iter().sum();
+        taps.iter_mut().for_each(|t| *t /= sum);
+        Self {
+            history: vec![0.0; n],
+            taps,
+            phase: 0,
+        }
+    }
+
+    fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
+        for &x in input {
+            self.history.rotate_left(1);
+            if let Some(last) = self.history.last_mut() {
+                *last = x;
+            }
+            self.phase = (self.phase + 1) % 3;
+            if self.phase == 0 {
+                out.push(
+                    self.taps
+                        .iter()
+                        .zip(&self.history)
+                        .map(|(t, h)| t * h)
+                        .sum(),
+                );
+            }
+        }
+    }
+}
+
+struct Track {
+    identity: String,
+    vad: SileroVad,
+    seg: Segmenter,
+    down: Option<Downsampler>,
+    /// 16 kHz samples not yet given to the VAD (under one frame).
+    pending: Vec<f32>,
+    /// Recent 16 kHz audio, from `base` (sample index), covering the utterance in progress.
+    audio: VecDeque<f32>,
+    base: u64,
+    segments: u32,
+    last_interim: Option<Instant>,
+    vad_failed: bool,
+}
+
+impl Track {
+    fn slice(&self, start: u64, end: u64) -> Vec<f32> {
+        let s = start.saturating_sub(self.base) as usize;
+        let e = (end.saturating_sub(self.base) as usize).min(self.audio.len());
+        self.audio.range(s.min(e)..e).copied().collect()
+    }
+
+    fn total(&self) -> u64 {
+        self.base + self.audio.len() as u64
+    }
+}
+
+fn ingest(
+    input: std_mpsc::Receiver<Input>,
+    queue: Shared,
+    config: CaptionsConfig,
+    first_vad: SileroVad,
+) {
+    let mut spare_vad = Some(first_vad);
+    let mut tracks: HashMap<String, Track> = HashMap::new();
+    let keep = 16 * u64::from(config.vad.max_utterance_ms) + 16_000;
+    while let Ok(msg) = input.recv() {
+        match msg {
+            Input::EndTrack { track_sid } => {
+                if let Some(mut t) = tracks.remove(&track_sid) {
+                    if let Some(VadEvent::End { start, end }) = t.seg.finish() {
+                        final_job(&queue, &mut t, &track_sid, start, end, None);
+                    }
+                }
+            }
+            Input::Audio {
+                identity,
+                track_sid,
+                rate,
+                samples,
+            } => {
+                if !tracks.contains_key(&track_sid) {
+                    let vad = match spare_vad.take() {
+                        Some(v) => Ok(v),
+                        None => SileroVad::load(&config.onnx_runtime, &config.vad_model),
+                    };
+                    match vad {
+                        Ok(vad) => {
+                            tracks.insert(
+                                track_sid.clone(),
+                                Track {
+                                    identity,
+                                    vad,
+                                    seg: Segmenter::new(config.vad),
+                                    down: None,
+                                    pending: vec![],
+                                    audio: VecDeque::new(),
+                                    base: 0,
+                                    segments: 0,
+                                    last_interim: None,
+                                    vad_failed: false,
+                                },
+                            );
+                        }
+                        Err(e) => {
+                            tracing::warn!(%track_sid, "no VAD for this track: {e}");
+                            continue;
+                        }
+                    }
+                }
+                let Some(t) = tracks.get_mut(&track_sid) else {
+                    continue;
+                };
+                let mut x: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
+                match rate {
+                    16_000 => {}
+                    48_000 => {
+                        let mut out = Vec::with_capacity(x.len() / 3 + 1);
+                        t.down
+                            .get_or_insert_with(Downsampler::new)
+                            .push(&x, &mut out);
+                        x = out;
+                    }
+                    other => match speech::audio::resample(&x, other, 16_000) {
+                        Ok(v) => x = v,
+                        Err(e) => {
+                            tracing::warn!(%track_sid, "unsupported audio: {e}");
+                            continue;
+                        }
+                    },
+                }
+                t.audio.extend(&x);
+                t.pending.extend(x);
+                while t.pending.len() >= FRAME {
+                    let frame: Vec<f32> = t.pending.drain(..FRAME).collect();
+                    let p = match t.vad.probability(&frame) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            if !t.vad_failed {
+                                tracing::warn!(%track_sid, "VAD failed: {e}");
+                                t.vad_failed = true;
+                            }
+                            0.0
+                        }
+                    };
+                    match t.seg.push(p, FRAME) {
+                        Some(VadEvent::Start { .. }) => t.last_interim = Some(Instant::now()),
+                        Some(VadEvent::End { start, end }) => {
+                            // The speech ended `end - pad` samples in; that many samples
+                            // ago in wall-clock terms, as audio arrives in real time.
+                            let vad_pos = t.total() - t.pending.len() as u64;
+                            let speech_end_pos =
+                                end.saturating_sub(16 * u64::from(config.vad.pad_ms));
+                            let ago = vad_pos.saturating_sub(speech_end_pos) as f64 / 16_000.0;
+                            let speech_end = Instant::now()
+                                .checked_sub(Duration::from_secs_f64(ago))
+                                .unwrap_or_else(Instant::now);
+                            final_job(&queue, t, &track_sid, start, end, Some(speech_end));
+                        }
+                        None => {}
+                    }
+                }
+                // Interim text while the speaker goes on.
+                if let (Some(start), Some(last)) = (t.seg.speech_start(), t.last_interim) {
+                    if last.elapsed() >= config.interim_interval {
+                        t.last_interim = Some(Instant::now());
+                        let end = t.total();
+                        let job = Job {
+                            identity: t.identity.clone(),
+                            track_sid: track_sid.clone(),
+                            segment_id: format!("{track_sid}-{}", t.segments),
+                            samples: t.slice(start, end),
+                            is_final: false,
+                            start_ms: start / 16,
+                            end_ms: end / 16,
+                            speech_end: None,
+                        };
+                        enqueue(&queue, job);
+                    }
+                }
+                // Forget audio older than any utterance can reach.
+                let floor = t
+                    .seg
+                    .speech_start()
+                    .unwrap_or(t.total())
+                    .min(t.total().saturating_sub(keep / 4));
+                let floor = floor.max(t.total().saturating_sub(keep));
+                let drop = (floor.saturating_sub(t.base) as usize).min(t.audio.len());
+                t.audio.drain(..drop);
+                t.base += drop as u64;
+            }
+        }
+    }
+}
+
+fn final_job(
+    queue: &Shared,
+    t: &mut Track,
+    track_sid: &str,
+    start: u64,
+    end: u64,
+    speech_end: Option<Instant>,
+) {
+    let end = end.min(t.total());
+    let job = Job {
+        identity: t.identity.clone(),
+        track_sid: track_sid.to_owned(),
+        segment_id: format!("{track_sid}-{}", t.segments),
+        samples: t.slice(start, end),
+        is_final: true,
+        start_ms: start / 16,
+        end_ms: end / 16,
+        speech_end,
+    };
+    t.segments += 1;
+    t.last_interim = None;
+    enqueue(queue, job);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsampler_keeps_speech_band_and_cuts_aliases() {
+        let tone = |hz: f32| -> Vec<f32> {
+            (0..48_000)
+                .map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / 48_000.0).sin())
+                .collect()
+        };
+        let rms = |x: &[f32]| (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
+        for (hz, lo, hi) in [(1_000.0, 0.65, 0.75), (12_000.0, 0.0, 0.05)] {
+            let mut d = Downsampler::new();
+            let mut out = vec![];
+            d.push(&tone(hz), &mut out);
+            assert_eq!(out.len(), 16_000);
+            let r = rms(&out[100..]);
+            assert!(r > lo && r < hi, "{hz} Hz: rms {r}");
+        }
+    }
+
+    #[test]
+    fn queue_serves_finals_first_and_keeps_one_interim_per_track() {
+        let q: Shared = Arc::default();
+        let job = |track: &str, fin: bool, n: usize| Job {
+            identity: "a".into(),
+            track_sid: track.into(),
+            segment_id: format!("{track}-{n}"),
+            samples: vec![0.0; n],
+            is_final: fin,
+            start_ms: 0,
+            end_ms: 0,
+            speech_end: None,
+        };
+        enqueue(&q, job("t1", false, 1));
+        enqueue(&q, job("t1", false, 2));
+        enqueue(&q, job("t2", false, 3));
+        enqueue(&q, job("t2", true, 4));
+        let g = q.0.lock().expect("lock");
+        assert_eq!(g.finals.len(), 1);
+        let interims: Vec<usize> = g.interims.iter().map(|j| j.samples.len()).collect();
+        assert_eq!(
+            interims,
+            [2],
+            "t1's latest interim only; t2's dropped by its final"
+        );
+    }
+
+    #[test]
+    fn non_speech_marks_are_not_captions() {
+        assert_eq!(clean(" [BLANK_AUDIO] "), "");
+        assert_eq!(clean("(music)"), "");
+        assert_eq!(clean(" Bonjour. "), "Bonjour.");
+    }
+}

@@ -1,0 +1,256 @@
+//! The live pipeline with real models, without a room: espeak-ng speech is pushed in 20 ms
+//! chunks at real-time pace, as the engine hands decoded audio, into [`LiveCaptions`].
+//!
+//! - `live_captions_per_track` (in `make test`): two tracks, two voices, tiny.en: each track's
+//!   final caption matches its sentence (WER bound), interim captions come first, bad input
+//!   gives clear errors.
+//! - `bench_caption_latency` (`make bench-speech`, ignored otherwise): latency from the end of
+//!   speech to the final caption, and CPU, for 1, 2 and 4 simultaneous speakers, per model.
+//!
+//! Needs `VISIO_WHISPER_CT2_TINY`, `ORT_DYLIB_PATH`, `VISIO_SILERO_VAD` (and for the bench
+//! `VISIO_WHISPER_CT2_BASE_PARTS`), set by the Makefile.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use captions::{CaptionUpdate, CaptionsConfig, CaptionsError, LiveCaptions};
+
+const SENTENCES: [(&str, &str); 4] = [
+    ("en-us", "Please send the budget report before Friday."),
+    ("en-us+f3", "The new office opens on Monday morning."),
+    ("en-us+m3", "We will review the project plan next week."),
+    ("en-us+f2", "Thank you all for joining the meeting today."),
+];
+
+fn env(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).map(PathBuf::from)
+}
+
+fn espeak_48k(dir: &Path, i: usize, voice: &str, text: &str) -> Vec<i16> {
+    let wav = dir.join(format!("s{i}.wav"));
+    let ok = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "150", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng runs")
+        .success();
+    assert!(ok);
+    let x = speech::audio::read_wav_16k_mono(&wav).expect("wav");
+    let y = speech::audio::resample(&x, 16_000, 48_000).expect("resampled");
+    y.iter().map(|v| (v * 32767.0) as i16).collect()
+}
+
+/// Pushes each track's audio (1 s of silence, the sentence, 2 s of silence) in 20 ms chunks
+/// at real-time pace, all tracks side by side; returns the updates seen.
+async fn play(
+    live: &LiveCaptions,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<CaptionUpdate>,
+    tracks: &[(String, Vec<i16>)],
+) -> Vec<CaptionUpdate> {
+    let padded: Vec<Vec<i16>> = tracks
+        .iter()
+        .map(|(_, pcm)| {
+            let mut v = vec![0i16; 48_000];
+            v.extend_from_slice(pcm);
+            v.extend(std::iter::repeat_n(0, 96_000));
+            v
+        })
+        .collect();
+    let longest = padded.iter().map(Vec::len).max().unwrap_or(0);
+    let start = tokio::time::Instant::now();
+    let mut updates = vec![];
+    for (n, off) in (0..longest).step_by(960).enumerate() {
+        for ((who, _), pcm) in tracks.iter().zip(&padded) {
+            if off < pcm.len() {
+                let end = (off + 960).min(pcm.len());
+                live.push(who, &format!("TR_{who}"), 48_000, &pcm[off..end]);
+            }
+        }
+        tokio::time::sleep_until(start + Duration::from_millis(20 * (n as u64 + 1))).await;
+        while let Ok(u) = rx.try_recv() {
+            updates.push(u);
+        }
+    }
+    // Wait for the last finals.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while updates.iter().filter(|u| u.caption.is_final).count() < tracks.len()
+        && Instant::now() < deadline
+    {
+        if let Ok(Some(u)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            updates.push(u);
+        }
+    }
+    updates
+}
+
+fn install(work: &Path, name: &str) -> Option<PathBuf> {
+    let store = speech::models::ModelStore::new(work.join("models"));
+    let src = match name {
+        "tiny.en" => env("VISIO_WHISPER_CT2_TINY")?,
+        _ => {
+            let parts = std::env::var("VISIO_WHISPER_CT2_BASE_PARTS").ok()?;
+            let dirs: Vec<PathBuf> = parts.split(':').map(PathBuf::from).collect();
+            speech::models::join_parts(&dirs, &work.join("base-ct2")).expect("parts")
+        }
+    };
+    Some(
+        store
+            .install(&src, name, None)
+            .expect("model installs")
+            .path,
+    )
+}
+
+/// CPU seconds used by this process so far (user + system), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn live_captions_per_track() {
+    let (Some(runtime), Some(vad)) = (env("ORT_DYLIB_PATH"), env("VISIO_SILERO_VAD")) else {
+        eprintln!("ORT_DYLIB_PATH / VISIO_SILERO_VAD not set: run through `make test`");
+        return;
+    };
+    let work = std::env::temp_dir().join(format!("visio-live-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("dir");
+    let Some(model) = install(&work, "tiny.en") else {
+        eprintln!("VISIO_WHISPER_CT2_TINY not set");
+        return;
+    };
+
+    // Bad input first: missing model, corrupt model, language the model cannot do, bad VAD.
+    let cfg = |m: &Path| {
+        let mut c = CaptionsConfig::new(m, &runtime, &vad);
+        c.language = Some("en".into());
+        c
+    };
+    assert!(matches!(
+        LiveCaptions::start(cfg(&work.join("none.bin"))),
+        Err(CaptionsError::Recognizer(_))
+    ));
+    let corrupt = work.join("corrupt.bin");
+    std::fs::write(&corrupt, b"ggml but not really").expect("write");
+    assert!(LiveCaptions::start(cfg(&corrupt)).is_err());
+    let mut fr = cfg(&model);
+    fr.language = Some("fr".into());
+    let err = LiveCaptions::start(fr).err().expect("refused");
+    assert!(err.to_string().contains("English-only"), "{err}");
+    let mut bad_vad = cfg(&model);
+    bad_vad.vad_model = model.clone();
+    assert!(matches!(
+        LiveCaptions::start(bad_vad),
+        Err(CaptionsError::Onnx(_))
+    ));
+
+    let (live, mut rx) = LiveCaptions::start(cfg(&model)).expect("starts");
+    let tracks: Vec<(String, Vec<i16>)> = SENTENCES[..2]
+        .iter()
+        .enumerate()
+        .map(|(i, (voice, text))| {
+            (
+                ["alice", "bob"][i].to_owned(),
+                espeak_48k(&work, i, voice, text),
+            )
+        })
+        .collect();
+    let updates = play(&live, &mut rx, &tracks).await;
+    for (i, who) in ["alice", "bob"].iter().enumerate() {
+        let mine: Vec<&CaptionUpdate> = updates
+            .iter()
+            .filter(|u| u.caption.participant_identity == *who)
+            .collect();
+        let finals: Vec<&str> = mine
+            .iter()
+            .filter(|u| u.caption.is_final)
+            .map(|u| u.caption.text.as_str())
+            .collect();
+        let heard = finals.join(" ");
+        let wer = speech::wer::word_error_rate(SENTENCES[i].1, &heard);
+        let interims = mine.iter().filter(|u| !u.caption.is_final).count();
+        let latency: Vec<String> = mine
+            .iter()
+            .filter_map(|u| u.latency_ms.map(|l| format!("{l:.0}")))
+            .collect();
+        eprintln!(
+            "{who}: WER {:.0} %, {interims} interim(s), final latency {} ms: {heard:?}",
+            wer * 100.0,
+            latency.join("/")
+        );
+        // tiny.en on espeak voices: 17-33 % measured on longer text.
+        assert!(wer < 0.45, "{who}: {heard:?}");
+        assert_eq!(finals.len(), 1, "one utterance, one final: {finals:?}");
+        // Interim captions are best effort: under load a final replaces the queued interim
+        // (finals are never dropped), so they are reported, not required.
+        assert!(mine
+            .iter()
+            .all(|u| u.caption.track_sid.as_deref() == Some(&*format!("TR_{who}"))));
+    }
+    // Silence only: no caption at all.
+    let (live, mut rx) = LiveCaptions::start(cfg(&model)).expect("starts");
+    let updates = play(&live, &mut rx, &[("carol".into(), vec![0; 48_000])]).await;
+    assert!(updates.is_empty(), "{updates:?}");
+    std::fs::remove_dir_all(work).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "benchmark: make bench-speech"]
+async fn bench_caption_latency() {
+    let (Some(runtime), Some(vad)) = (env("ORT_DYLIB_PATH"), env("VISIO_SILERO_VAD")) else {
+        panic!("ORT_DYLIB_PATH / VISIO_SILERO_VAD not set: run through `make bench-speech`");
+    };
+    let work = std::env::temp_dir().join(format!("visio-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("dir");
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    println!("\n== live captions: latency end of speech -> final caption, CPU ({threads} threads allowed) ==");
+    println!("| model | speakers | latency p50 / max (ms) | CPU (% of one core) | WER |");
+    println!("|---|---|---|---|---|");
+    for name in ["tiny.en", "base"] {
+        let Some(model) = install(&work, name) else {
+            println!("| {name} | (model not available) | | | |");
+            continue;
+        };
+        for speakers in [1usize, 2, 4] {
+            let mut c = CaptionsConfig::new(&model, &runtime, &vad);
+            c.language = Some("en".into());
+            c.threads = threads;
+            let (live, mut rx) = LiveCaptions::start(c).expect("starts");
+            let tracks: Vec<(String, Vec<i16>)> = (0..speakers)
+                .map(|i| {
+                    let (voice, text) = SENTENCES[i];
+                    (format!("p{i}"), espeak_48k(&work, i, voice, text))
+                })
+                .collect();
+            let cpu0 = cpu_seconds();
+            let t0 = Instant::now();
+            let updates = play(&live, &mut rx, &tracks).await;
+            let cpu = (cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+            let mut lat: Vec<f64> = updates.iter().filter_map(|u| u.latency_ms).collect();
+            lat.sort_by(f64::total_cmp);
+            let p50 = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
+            let max = lat.last().copied().unwrap_or(f64::NAN);
+            let mut wer = 0.0;
+            for (i, (who, _)) in tracks.iter().enumerate() {
+                let heard: Vec<&str> = updates
+                    .iter()
+                    .filter(|u| u.caption.is_final && &u.caption.participant_identity == who)
+                    .map(|u| u.caption.text.as_str())
+                    .collect();
+                wer += speech::wer::word_error_rate(SENTENCES[i].1, &heard.join(" "));
+            }
+            println!(
+                "| {name} | {speakers} | {p50:.0} / {max:.0} | {cpu:.0} | {:.0} % |",
+                wer / speakers as f64 * 100.0
+            );
+        }
+    }
+    println!("rerun: make bench-speech");
+    std::fs::remove_dir_all(work).ok();
+}
