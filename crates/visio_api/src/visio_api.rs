@@ -563,10 +563,16 @@ impl VisioClient {
     }
 
     fn room_not_found(slug: &str) -> impl Fn(ApiError) -> ApiError + '_ {
+        // DRF's "No Room matches the given query." (or a bare "Not found."); other 404s
+        // (an absent participant) stay what they are.
         move |e| match e {
-            ApiError::NotFound { .. } => ApiError::RoomNotFound {
-                room: slug.to_owned(),
-            },
+            ApiError::NotFound { detail }
+                if detail.contains("No Room") || detail == "Not found." =>
+            {
+                ApiError::RoomNotFound {
+                    room: slug.to_owned(),
+                }
+            }
             e => e,
         }
     }

@@ -140,6 +140,11 @@ async fn restricted_room_lobby_admit_and_deny() {
     let owner_lk = room.livekit.clone().expect("the owner's token");
     let (admin, mut admin_events) = join(&owner_lk).await;
     assert_eq!(admin.local_participant().identity, me.id);
+    // Server data reaches the admin once its data channels are up.
+    wait_for(&mut admin_events, |e| {
+        matches!(e, RoomEvent::Connected).then_some(())
+    })
+    .await;
 
     // A guest (its own cookie jar) is sent to the lobby.
     let guest = VisioClient::new(owner.server(), ClientOptions::default()).expect("client");
@@ -287,7 +292,7 @@ async fn restricted_room_lobby_admit_and_deny() {
 async fn admin_mutes_and_removes() {
     let (_server, owner) = server().await;
     let room = owner
-        .create_room(Some("MOD-ROOM-ABC"), AccessLevel::Public)
+        .create_room(Some("MO-DROOMABC"), AccessLevel::Public)
         .await;
     // Not a room code: refused with the field named.
     match room {
