@@ -110,12 +110,13 @@
 
 pub mod captions;
 mod data;
+mod devices;
 mod reconnect;
 mod session;
 mod signal;
-
 mod stun;
 mod tls;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,6 +125,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use captions::{Caption, CaptionState, TRANSCRIPTION_TOPIC};
 pub use data::CHAT_TOPIC;
 pub use livekit_protocol as proto;
+/// The media crate (devices, codecs), for callers that list devices or handle frames.
+pub use media;
 pub use signal::PROTOCOL_VERSION;
 
 /// Why joining or talking to a room failed.
@@ -149,13 +152,13 @@ pub enum EngineError {
     NoDevices,
     #[error("media error: {0}")]
     Media(String),
-    #[error("network error: {0}")]
-    Io(String),
-    #[error("the room is disconnected")]
     #[error("TLS with {url} failed (certificate not trusted? pass the CA with extra_root_certs_pem): {reason}")]
     Tls { url: String, reason: String },
     #[error("invalid CA certificate: {0}")]
     InvalidCertificate(String),
+    #[error("network error: {0}")]
+    Io(String),
+    #[error("the room is disconnected")]
     Disconnected,
 }
 
@@ -168,15 +171,33 @@ pub struct RoomOptions {
     pub publish: Option<PublishOptions>,
     /// Limit for the WebSocket upgrade and for the JoinResponse, each.
     pub connect_timeout: Duration,
-    /// Emit [`RoomEvent::AudioFrameReceived`] with the decoded PCM of every remote audio
-    /// track (for on-device captions); off by default since it is 50 events a second per track.
-    pub audio_frames: bool,
     /// After a lost connection, how long to keep trying (resume, then rejoin) before
     /// [`RoomEvent::Disconnected`].
     pub reconnect_timeout: Duration,
     /// Certificate authorities to trust for `wss`/`https` on top of the public roots and the
     /// system store (PEM, one or more certificates each): an IT department's private CA.
     pub extra_root_certs_pem: Vec<String>,
+    /// Emit [`RoomEvent::AudioFrameReceived`] with the decoded PCM of every remote audio
+    /// track (for on-device captions); off by default since it is 50 events a second per track.
+    pub audio_frames: bool,
+    /// Play the remote audio (jitter buffer per track, mixed) on a speaker; `None`: silent.
+    /// The mix is also the far end of the microphone's echo canceller.
+    pub playout: Option<PlayoutOptions>,
+}
+
+/// Where remote audio is played.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlayoutOptions {
+    /// An output device id from [`media::list_audio`]; `None`: the system default.
+    pub device: Option<String>,
+}
+
+/// The video codec published. VP8 is LiveKit's default and the one simulcast is tuned for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VideoCodec {
+    #[default]
+    Vp8,
+    H264,
 }
 
 impl Default for RoomOptions {
@@ -185,7 +206,10 @@ impl Default for RoomOptions {
             auto_subscribe: true,
             publish: None,
             connect_timeout: Duration::from_secs(5),
+            reconnect_timeout: Duration::from_secs(30),
+            extra_root_certs_pem: vec![],
             audio_frames: false,
+            playout: None,
         }
     }
 }
@@ -206,13 +230,24 @@ pub struct PublishOptions {
     /// at least 960 px; `q`/`h` at 1/2 and full size from 480 px; one layer below.
     pub simulcast: bool,
     /// Enable str0m's TWCC bandwidth estimation (and with it its pacer) on the publisher and
-            reconnect_timeout: Duration::from_secs(30),
-            extra_root_certs_pem: vec![],
     /// let the estimate lower the layers' encoder bitrates, lowest layer served first.
     /// Off by default: on this 2-core loopback the estimate fell from 2.1 Mb/s to under
     /// 0.5 Mb/s within two seconds and frames waited in the pacer (latency p50 264 ms against
     /// 5-18 ms without), which needs investigating before it is the default.
     pub follow_bandwidth_estimate: bool,
+    /// The camera when not `fake_devices`: an id from [`media::list_cameras`]; `None`: the
+    /// first camera. A missing or busy camera is reported with
+    /// [`RoomEvent::DeviceUnavailable`] and the rest is published without it.
+    pub camera: Option<String>,
+    /// The microphone when not `fake_devices`: an id from [`media::list_audio`]; `None`: the
+    /// system default.
+    pub microphone: Option<String>,
+    /// A WAV file played as the microphone (with or without `fake_devices`); once played it
+    /// gives silence.
+    pub wav: Option<std::path::PathBuf>,
+    pub video_codec: VideoCodec,
+    /// Echo cancellation, noise suppression and gain control on a real microphone.
+    pub audio_processing: bool,
 }
 
 impl PublishOptions {
@@ -228,8 +263,30 @@ impl PublishOptions {
             video_bitrate_bps: 1_500_000,
             simulcast: true,
             follow_bandwidth_estimate: false,
+            camera: None,
+            microphone: None,
+            wav: None,
+            video_codec: VideoCodec::Vp8,
+            audio_processing: true,
         }
     }
+
+    /// The default camera and microphone at 1280x720 30 fps.
+    pub fn devices() -> Self {
+        Self {
+            fake_devices: false,
+            ..Self::fake_devices()
+        }
+    }
+}
+
+/// What a [`RoomEvent::DeviceUnavailable`] device was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceUse {
+    Camera,
+    Microphone,
+    Speaker,
 }
 
 /// Audio or video.
@@ -401,6 +458,12 @@ pub enum RoomEvent {
     Reconnected {
         resumed: bool,
     },
+    /// A device asked for could not be opened (camera missing or busy, no microphone, no
+    /// speaker) or stopped; the session goes on without it.
+    DeviceUnavailable {
+        kind: DeviceUse,
+        reason: String,
+    },
     /// The session ended; no more events follow.
     Disconnected {
         reason: String,
@@ -438,6 +501,10 @@ pub struct TrackStats {
     pub rms: f64,
     /// Audio: dominant frequency of the last second.
     pub dominant_hz: Option<f64>,
+    /// Retransmission requests (NACK) we sent for this track: lost packets asked again.
+    pub nacks: u64,
+    /// Keyframe requests (PLI) we sent for this track.
+    pub plis: u64,
 }
 
 pub(crate) type FinalStats = Arc<std::sync::Mutex<Option<Vec<TrackStats>>>>;
@@ -499,15 +566,17 @@ impl Room {
             return Err(EngineError::Protocol("ReconnectResponse to a join".into()));
         };
         let server_addr = session::server_addr(url).await?;
+        let origin = session::Origin {
+            target,
+            token: token.to_owned(),
+            server: server_addr,
+            options: options.clone(),
+        };
         let info = join.participant.clone().unwrap_or_default();
         let room_info = join.room.clone().unwrap_or_default();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let final_stats = FinalStats::default();
-    /// Retransmission requests (NACK) we sent for this track: lost packets asked again.
-    pub nacks: u64,
-    /// Keyframe requests (PLI) we sent for this track.
-    pub plis: u64,
         let s = session::Session::new(
             ws,
             *join,
@@ -566,12 +635,6 @@ impl Room {
     ) -> Result<(), EngineError> {
         let packets = vec![data::user_packet(reliable, payload, topic, destinations)];
         self.send_packets(packets, reliable).await
-        let origin = session::Origin {
-            target,
-            token: token.to_owned(),
-            server: server_addr,
-            options: options.clone(),
-        };
     }
 
     /// Sends a text stream on `topic` (for chat, [`CHAT_TOPIC`]).

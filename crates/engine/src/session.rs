@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use livekit_protocol as proto;
 use livekit_protocol::signal_request::Message as Req;
 use livekit_protocol::signal_response::Message as Resp;
-use media::{AudioSource, OpusDecoder, OpusEncoder, VideoSource, VpxDecoder, VpxEncoder};
+use media::{AudioSource, OpusDecoder, OpusEncoder, VideoSource};
 use prost::Message as _;
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -203,7 +203,7 @@ struct RemoteTrack {
     track_sid: String,
     kind: TrackKind,
     codec: String,
-    video: Option<VpxDecoder>,
+    video: Option<media::VideoDecoder>,
     audio: Option<OpusDecoder>,
     frames: u64,
     width: u32,
@@ -270,7 +270,7 @@ struct Layer {
     width: u32,
     height: u32,
     bitrate: u32,
-    encoder: VpxEncoder,
+    encoder: media::VideoEncoder,
     /// Cleared when the server says nobody watches this quality (dynacast).
     enabled: bool,
 }
@@ -322,8 +322,13 @@ fn plan_layers(
 /// Synthetic sources and their encoders.
 struct Publishing {
     opts: PublishOptions,
-    video: Option<(media::SyntheticVideoSource, Vec<Layer>)>,
-    audio: Option<(media::ToneSource, OpusEncoder)>,
+    video: Option<(Box<dyn VideoSource>, Vec<Layer>)>,
+    audio: Option<(Box<dyn AudioSource>, OpusEncoder)>,
+    /// A device microphone: pulled for whatever it captured, not on a timer.
+    audio_live: bool,
+    /// Echo cancellation etc. on a device microphone.
+    processor: Option<media::AudioProcessor>,
+    warned_source: bool,
     next_video: Instant,
     next_audio: Instant,
     audio_samples: u64,
@@ -363,20 +368,15 @@ pub(crate) struct Session {
     rtt_ms: i64,
     connected_sent: bool,
     ended: Option<String>,
-    final_stats: crate::FinalStats,
-}
-
-impl Session {
-    pub(crate) async fn new(
     /// The signalling socket is gone (why): reconnection starts.
     signal_lost: Option<String>,
     /// Remote track figures from sessions before a rejoin, merged into [`Self::stats`].
     past_stats: Vec<TrackStats>,
-        ws: Ws,
-        join: proto::JoinResponse,
-        server: SocketAddr,
-        options: RoomOptions,
-        events: mpsc::UnboundedSender<RoomEvent>,
+    final_stats: crate::FinalStats,
+    /// Remote audio to the speaker ([`RoomOptions::playout`]).
+    playout: Option<media::Playout>,
+}
+
 /// Where the session came from, to resume it or join again.
 pub(crate) struct Origin {
     pub target: signal::Target,
@@ -390,6 +390,13 @@ type Attempt = std::pin::Pin<
     Box<dyn std::future::Future<Output = (bool, Result<(Ws, signal::Joined), EngineError>)> + Send>,
 >;
 
+impl Session {
+    pub(crate) async fn new(
+        ws: Ws,
+        join: proto::JoinResponse,
+        server: SocketAddr,
+        options: RoomOptions,
+        events: mpsc::UnboundedSender<RoomEvent>,
         final_stats: crate::FinalStats,
     ) -> Result<Self, EngineError> {
         let now = Instant::now();
@@ -445,17 +452,32 @@ type Attempt = std::pin::Pin<
             rtt_ms: 0,
             connected_sent: false,
             ended: None,
+            signal_lost: None,
+            past_stats: vec![],
             final_stats,
+            playout: None,
         };
         for p in &join.other_participants {
             s.participant_update(p.clone());
         }
         if let Some(opts) = options.publish.filter(|o| o.video || o.audio) {
             s.start_publishing(opts, now)?;
-            signal_lost: None,
-            past_stats: vec![],
         } else {
             s.offer_publisher();
+        }
+        if let Some(po) = &options.playout {
+            match crate::devices::open_playout(po) {
+                Ok(p) => {
+                    // The speaker's mix is what the microphone's echo canceller removes.
+                    let far = s.publishing.as_ref().and_then(|p| p.processor.as_ref());
+                    p.set_far_end(far.map(|ap| ap.far_end()));
+                    s.playout = Some(p);
+                }
+                Err(reason) => s.emit(RoomEvent::DeviceUnavailable {
+                    kind: crate::DeviceUse::Speaker,
+                    reason,
+                }),
+            }
         }
         Ok(s)
     }
@@ -465,24 +487,19 @@ type Attempt = std::pin::Pin<
     }
 
     fn start_publishing(&mut self, opts: PublishOptions, now: Instant) -> Result<(), EngineError> {
-        let video = if opts.video {
-            let src = media::SyntheticVideoSource::new(opts.width, opts.height, opts.fps);
+        let sources = crate::devices::open_sources(&opts);
+        for (kind, reason) in sources.unavailable {
+            self.emit(RoomEvent::DeviceUnavailable { kind, reason });
+        }
+        let codec = crate::devices::codec_kind(opts.video_codec);
+        let video = if let Some(src) = sources.video {
+            let f = src.format();
             let mut layers = vec![];
-            for (rid, quality, width, height, bitrate) in plan_layers(
-                opts.width,
-                opts.height,
-                opts.video_bitrate_bps,
-                opts.simulcast,
-            ) {
-                let cfg = media::VpxEncoderConfig::new(
-                    media::VpxCodec::Vp8,
-                    width,
-                    height,
-                    bitrate,
-                    opts.fps,
-                );
-                let encoder =
-                    VpxEncoder::new(cfg).map_err(|e| EngineError::Media(e.to_string()))?;
+            for (rid, quality, width, height, bitrate) in
+                plan_layers(f.width, f.height, opts.video_bitrate_bps, opts.simulcast)
+            {
+                let encoder = media::VideoEncoder::new(codec, width, height, bitrate, f.fps)
+                    .map_err(EngineError::Media)?;
                 layers.push(Layer {
                     rid,
                     quality,
@@ -499,8 +516,8 @@ type Attempt = std::pin::Pin<
                 name: "camera".into(),
                 r#type: proto::TrackType::Video as i32,
                 source: proto::TrackSource::Camera as i32,
-                width: opts.width,
-                height: opts.height,
+                width: f.width,
+                height: f.height,
                 // Highest first, as LiveKit clients list them.
                 layers: layers
                     .iter()
@@ -526,7 +543,7 @@ type Attempt = std::pin::Pin<
         } else {
             None
         };
-        let audio = if opts.audio {
+        let audio = if let Some(src) = sources.audio {
             let enc = OpusEncoder::new(media::OpusConfig::default())
                 .map_err(|e| EngineError::Media(e.to_string()))?;
             let cid = format!("TR_visio_audio_{:08x}", rand::random::<u32>());
@@ -543,7 +560,7 @@ type Attempt = std::pin::Pin<
                 info: None,
                 mid: None,
             });
-            Some((media::ToneSource::a440(), enc))
+            Some((src, enc))
         } else {
             None
         };
@@ -551,6 +568,9 @@ type Attempt = std::pin::Pin<
             opts,
             video,
             audio,
+            audio_live: sources.audio_live,
+            processor: sources.processor,
+            warned_source: false,
             next_video: now,
             next_audio: now,
             audio_samples: 0,
@@ -696,6 +716,15 @@ type Attempt = std::pin::Pin<
                     });
                 }
             }
+            Resp::Leave(l)
+                if l.action == proto::leave_request::Action::Resume as i32
+                    || l.action == proto::leave_request::Action::Reconnect as i32 =>
+            {
+                self.signal_lost = Some(format!(
+                    "the server asked us to reconnect ({})",
+                    signal::reason_name(l.reason)
+                ));
+            }
             Resp::Leave(l) => {
                 self.ended = Some(format!(
                     "the server asked us to leave ({})",
@@ -716,22 +745,13 @@ type Attempt = std::pin::Pin<
     fn follow_estimate(&mut self, estimate_bps: u64) {
         let Some((_, layers)) = self.publishing.as_mut().and_then(|p| p.video.as_mut()) else {
             return;
-            Resp::Leave(l)
-                if l.action == proto::leave_request::Action::Resume as i32
-                    || l.action == proto::leave_request::Action::Reconnect as i32 =>
-            {
-                self.signal_lost = Some(format!(
-                    "the server asked us to reconnect ({})",
-                    signal::reason_name(l.reason)
-                ));
-            }
         };
         let mut left = estimate_bps.saturating_sub(40_000) * 9 / 10;
         for l in layers.iter_mut() {
             let nominal = u64::from(l.bitrate);
             let rate = nominal.min(left).max(50_000);
             left = left.saturating_sub(rate);
-            let current = u64::from(l.encoder.config().bitrate_bps);
+            let current = u64::from(l.encoder.bitrate_bps());
             if current.abs_diff(rate) * 10 > current {
                 tracing::debug!(rid = ?l.rid, from = current, to = rate, "encoder bitrate follows the estimate");
                 if let Err(e) = l.encoder.set_bitrate(rate as u32) {
@@ -954,6 +974,12 @@ type Attempt = std::pin::Pin<
                 }
             }
             Event::MediaAdded(m) if pc == Pc::Subscriber => self.remote_added(m.mid, m.kind),
+            Event::MediaIngressStats(st) if pc == Pc::Subscriber => {
+                if let Some(t) = self.remote.get_mut(&st.mid) {
+                    t.nacks = t.nacks.max(st.nacks);
+                    t.plis = t.plis.max(st.plis);
+                }
+            }
             Event::MediaData(d) if pc == Pc::Subscriber => self.remote_media(d),
             Event::KeyframeRequest(r) if pc == Pc::Publisher => {
                 if let Some(p) = &mut self.publishing {
@@ -974,12 +1000,6 @@ type Attempt = std::pin::Pin<
                 if pc == Pc::Publisher {
                     if Some(id) == self.reliable {
                         self.reliable_open = true;
-            Event::MediaIngressStats(st) if pc == Pc::Subscriber => {
-                if let Some(t) = self.remote.get_mut(&st.mid) {
-                    t.nacks = t.nacks.max(st.nacks);
-                    t.plis = t.plis.max(st.plis);
-                }
-            }
                     }
                     if Some(id) == self.lossy {
                         self.lossy_open = true;
@@ -1134,6 +1154,8 @@ type Attempt = std::pin::Pin<
                 recent: VecDeque::new(),
                 last_pli: None,
                 need_keyframe: false,
+                nacks: 0,
+                plis: 0,
             },
         );
         self.emit(RoomEvent::TrackSubscribed {
@@ -1149,17 +1171,15 @@ type Attempt = std::pin::Pin<
         let mut event = None;
         if let Some(t) = self.remote.get_mut(&mid) {
             match codec {
-                Codec::Vp8 | Codec::Vp9 => {
-                    let vc = if codec == Codec::Vp8 {
-                        media::VpxCodec::Vp8
-                    } else {
-                        media::VpxCodec::Vp9
-                nacks: 0,
-                plis: 0,
+                Codec::Vp8 | Codec::Vp9 | Codec::H264 => {
+                    let vc = match codec {
+                        Codec::Vp8 => media::VideoCodecKind::Vp8,
+                        Codec::Vp9 => media::VideoCodecKind::Vp9,
+                        _ => media::VideoCodecKind::H264,
                     };
-                    if t.video.as_ref().map(|v| v.codec()) != Some(vc) {
-                        t.video = VpxDecoder::new(vc).ok();
-                        t.codec = if codec == Codec::Vp8 { "vp8" } else { "vp9" }.into();
+                    if t.video.as_ref().map(|v| v.kind()) != Some(vc) {
+                        t.video = media::VideoDecoder::new(vc).ok();
+                        t.codec = vc.name().into();
                     }
                     if !d.contiguous {
                         t.need_keyframe = true;
@@ -1214,6 +1234,9 @@ type Attempt = std::pin::Pin<
                     }
                 }
                 Codec::Opus => {
+                    if let Some(p) = &self.playout {
+                        p.push(&t.track_sid, **d.seq_range.start(), d.data.to_vec());
+                    }
                     if t.audio.is_none() {
                         t.audio = OpusDecoder::new().ok();
                         t.codec = "opus".into();
@@ -1354,10 +1377,7 @@ type Attempt = std::pin::Pin<
                         let Some(w) = self.publisher.rtc.writer(mid) else {
                             continue;
                         };
-                        let pt = w
-                            .payload_params()
-                            .find(|pp| pp.spec().codec == Codec::Vp8)
-                            .map(|pp| pp.pt());
+                        let pt = crate::devices::video_pt(w.payload_params(), p.opts.video_codec);
                         let Some(pt) = pt else { continue };
                         let w = match l.rid {
                             Some(r) => w.rid(r.into()),
@@ -1376,12 +1396,28 @@ type Attempt = std::pin::Pin<
             if p.audio_muted {
                 p.next_audio = now + Duration::from_millis(20);
             }
-            while now >= p.next_audio && n < 10 {
+            // A device microphone is drained of what it captured at every wake; synthetic
+            // sources give one frame per 20 ms tick.
+            while (now >= p.next_audio || p.audio_live) && n < 10 {
                 n += 1;
-                p.next_audio += Duration::from_millis(20);
-                let Ok(Some(frame)) = src.next_frame(unix_us()) else {
-                    break;
+                if now >= p.next_audio {
+                    p.next_audio += Duration::from_millis(20);
+                }
+                let mut frame = match src.next_frame(unix_us()) {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(e) => {
+                        if !std::mem::replace(&mut p.warned_source, true) {
+                            tracing::warn!("microphone: {e}");
+                        }
+                        break;
+                    }
                 };
+                if let Some(ap) = &mut p.processor {
+                    if let Err(e) = ap.process(&mut frame.samples) {
+                        tracing::debug!("audio processing skipped: {e}");
+                    }
+                }
                 let Ok(bytes) = enc.encode(&frame.samples) else {
                     continue;
                 };
@@ -1424,6 +1460,8 @@ type Attempt = std::pin::Pin<
         let mut pub_buf = vec![0u8; 2000];
         let mut sub_buf = vec![0u8; 2000];
         let mut commands_open = true;
+        let mut reconnector: Option<Reconnector> = None;
+        let mut attempt: Option<Attempt> = None;
         loop {
             let now = Instant::now();
             if let Some(reason) = self.signal_lost.take() {
@@ -1499,7 +1537,14 @@ type Attempt = std::pin::Pin<
             if let Some(m) = self.next_media_deadline() {
                 deadline = deadline.min(m);
             }
+            if let Some(at) = reconnect_at {
+                deadline = deadline.min(at);
+            }
+            if self.signal_lost.is_some() {
+                deadline = now;
+            }
             let deadline = deadline.max(now);
+            let signalling = reconnector.is_none();
             tokio::select! {
                 (resume, result) = async {
                     match attempt.as_mut() {
@@ -1539,8 +1584,6 @@ type Attempt = std::pin::Pin<
                 msg = self.ws.next(), if signalling => {
                     self.last_signal = Instant::now();
                     match msg {
-        let mut reconnector: Option<Reconnector> = None;
-        let mut attempt: Option<Attempt> = None;
                         Some(Ok(Message::Binary(b))) => match proto::SignalResponse::decode(b.as_ref()) {
                             Ok(proto::SignalResponse { message: Some(m) }) => self.signal(m),
                             Ok(_) => {}
@@ -1572,14 +1615,7 @@ type Attempt = std::pin::Pin<
                     }
                     Some(Command::Data { packets, reliable, done }) => self.send_data(packets, reliable, done),
                     Some(Command::SetMuted { kind, muted, done }) => {
-            if let Some(at) = reconnect_at {
-                deadline = deadline.min(at);
-            }
-            if self.signal_lost.is_some() {
-                deadline = now;
-            }
                         let _ = done.send(self.set_muted(kind, muted));
-            let signalling = reconnector.is_none();
                     }
                     Some(Command::Stats(tx)) => {
                         let _ = tx.send(self.stats());
@@ -1620,22 +1656,6 @@ type Attempt = std::pin::Pin<
 
     fn stats(&self) -> Vec<TrackStats> {
         let mut v: Vec<TrackStats> = self.remote.values().map(RemoteTrack::stats).collect();
-        v.sort_by(|a, b| (&a.participant, a.kind as u8).cmp(&(&b.participant, b.kind as u8)));
-        v
-    }
-
-    async fn leave(&mut self) {
-        self.outbox.push(Req::Leave(proto::LeaveRequest {
-            can_reconnect: false,
-            reason: proto::DisconnectReason::ClientInitiated as i32,
-            action: proto::leave_request::Action::Disconnect as i32,
-            ..Default::default()
-        }));
-        self.flush_outbox().await;
-        let _ = self.ws.close(None).await;
-        self.ended.get_or_insert("left the room".into());
-    }
-}
         // After a rejoin the same participant's track has a new sid: count it as one.
         for old in &self.past_stats {
             match v
@@ -1653,6 +1673,10 @@ type Attempt = std::pin::Pin<
                 None => v.push(old.clone()),
             }
         }
+        v.sort_by(|a, b| (&a.participant, a.kind as u8).cmp(&(&b.participant, b.kind as u8)));
+        v
+    }
+
     /// Whether a peer connection broke for good (only a new session helps then).
     fn peers_failed(&self) -> bool {
         !self.publisher.rtc.is_alive() || !self.subscriber.rtc.is_alive()
@@ -1734,3 +1758,15 @@ type Attempt = std::pin::Pin<
         Ok(fresh)
     }
 
+    async fn leave(&mut self) {
+        self.outbox.push(Req::Leave(proto::LeaveRequest {
+            can_reconnect: false,
+            reason: proto::DisconnectReason::ClientInitiated as i32,
+            action: proto::leave_request::Action::Disconnect as i32,
+            ..Default::default()
+        }));
+        self.flush_outbox().await;
+        let _ = self.ws.close(None).await;
+        self.ended.get_or_insert("left the room".into());
+    }
+}
