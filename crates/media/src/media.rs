@@ -11,10 +11,16 @@
 //! | [`vpx`] | VP8/VP9 over libvpx: real-time [`VpxEncoder`] (CBR, keyframe on request, bitrate changes) and [`VpxDecoder`] |
 //! | [`opus_codec`] | Opus over libopus: [`OpusEncoder`] (48 kHz mono, FEC) and [`OpusDecoder`] (concealment, FEC recovery) |
 //! | [`convert`] | RGBA <-> I420 and I420 scaling |
+//! | [`device`] | [`list_devices`] for device menus; [`DeviceError`] (camera missing/busy, microphone/speaker missing) |
+//! | [`camera`], [`microphone`], [`wav`] | [`CameraSource`] (nokhwa, V4L2), [`MicrophoneSource`] (cpal, 48 kHz mono), [`WavSource`] |
+//! | [`jitter`], [`playout`] | per-track [`JitterBuffer`] (reorder, FEC/PLC, bounded latency), [`Mixer`], [`Playout`] on a cpal speaker |
+//! | [`apm`] | [`AudioProcessor`]: WebRTC echo cancellation, noise suppression, gain control; [`FarEnd`] fed by the playout |
+//! | [`h264`] | OpenH264 [`H264Encoder`]/[`H264Decoder`]; [`VideoEncoder`]/[`VideoDecoder`] over VP8/VP9/H264 |
 //! | [`analysis`] | [`dominant_hz`], [`rms`], [`psnr_y`]: what tests and `--json` summaries report |
 //!
 //! ## Rules the code keeps
-//! - **Sans-I/O and deterministic.** No clocks, threads, sockets or devices in here: every
+//! - **Sans-I/O and deterministic** (device modules aside: they own a thread per device and
+//!   hand its data over through a bounded buffer). No clocks, threads or sockets elsewhere: every
 //!   timestamp is passed in by the caller (`now_us`, microseconds on the caller's clock,
 //!   Unix time when frames cross machines), so the same inputs give the same outputs and tests
 //!   need no sleeping.
