@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 #[derive(clap::Parser)]
 pub struct JoinArgs {
     /// LiveKit server URL (`ws://`, `http://`), or a Visio room link
-    /// (`https://host/abc-defg-hij`, `visio://host/abc-defg-hij`, a local server's
-    /// `http://host:7880/abc-defg-hij`): the token comes from Visio's API, through the
-    /// waiting room when the room has one.
+    /// (`http://host:7880/abc-defg-hij`: a token comes from Visio's API).
     url: String,
     /// Access token; otherwise one is minted from --api-key/--api-secret/--room/--identity.
     #[arg(long, env = "LIVEKIT_TOKEN", hide_env_values = true)]
@@ -54,13 +52,8 @@ pub struct JoinArgs {
     /// Send this user data packet (reliable, topic `visio`) once joined; repeatable.
     #[arg(long = "data", value_name = "TEXT")]
     data: Vec<String>,
-    /// Say this on the chat to each participant who joins after us (a demo bot's hello;
-    /// `{name}` becomes their name).
-    #[arg(long, value_name = "TEXT")]
-    greet: Option<String>,
-    /// Answer every chat message (`Reçu : <text>`), so a demo or a test sees chat both ways.
-    #[arg(long)]
-    reply: bool,
+    #[command(flatten)]
+    captions: crate::captions_cmd::CaptionArgs,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -82,7 +75,7 @@ fn token(args: &JoinArgs) -> anyhow::Result<Option<String>> {
     let (Some(key), Some(secret), Some(room), Some(identity)) =
         (&args.api_key, &args.api_secret, &args.room, &args.identity)
     else {
-        if visio_api::RoomLink::is_room_link(&args.url) {
+        if engine::visio_link::room_code(&args.url).is_some() {
             return Ok(None); // A Visio link: the token comes from its API.
         }
         return Err(anyhow!(
@@ -145,8 +138,10 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
     let receive_only = publish.is_none();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
+        let mut captions = crate::captions_cmd::Captions::start(&args.captions)?;
         let options = RoomOptions {
             publish,
+            audio_frames: captions.wants_audio(),
             ..Default::default()
         };
         let (url, token) = match token {
@@ -157,30 +152,10 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                     .clone()
                     .or(args.identity.clone())
                     .unwrap_or_else(|| "Visio Desktop".into());
-                let cancel = tokio_util::sync::CancellationToken::new();
-                let mut told = false;
-                let r = visio_api::resolve(
-                    &args.url,
-                    &name,
-                    visio_api::ClientOptions::default(),
-                    &cancel,
-                    |p| {
-                        if p.status == visio_api::LobbyStatus::Waiting && !told {
-                            told = true;
-                            eprintln!(
-                                "visio: waiting in the lobby of {} until an organiser lets you in \
-                                 (up to 10 minutes)",
-                                args.url
-                            );
-                        }
-                    },
-                )
-                .await
-                .with_context(|| format!("asking Visio for room {}", args.url))?;
-                if told {
-                    eprintln!("visio: admitted");
-                }
-                (r.livekit.url, r.livekit.token)
+                let r = engine::visio_link::resolve(&args.url, &name)
+                    .await
+                    .with_context(|| format!("asking Visio for room {}", args.url))?;
+                (r.livekit_url, r.token)
             }
         };
         let (room, mut events) = Room::connect(&url, &token, options)
@@ -230,8 +205,12 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                         eprintln!("visio: sending failed: {e}");
                     }
                 }
+                Some(u) = captions.next() => captions.on_update(u, human),
                 ev = events.recv() => {
                     let Some(ev) = ev else { break };
+                    if captions.on_event(&ev, human) {
+                        continue;
+                    }
                     match ev {
                         RoomEvent::VideoFrameReceived { participant_identity, width, height, .. } => {
                             if join_ms.is_none() {
@@ -243,12 +222,6 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                         }
                         RoomEvent::ChatMessage { participant_identity, text } => {
                             if human { println!("chat {participant_identity}: {text}"); }
-                            if args.reply {
-                                let answer: String = format!("Reçu : {text}").chars().take(2000).collect();
-                                if let Err(e) = room.send_chat_message(&answer).await {
-                                    eprintln!("visio: reply failed: {e}");
-                                }
-                            }
                             chat.push(json!({"from": participant_identity, "text": text}));
                         }
                         RoomEvent::DataReceived { participant_identity, topic, payload, .. } => {
@@ -262,14 +235,6 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                         RoomEvent::Disconnected { reason } => {
                             ended = Some(reason);
                             break;
-                        }
-                        RoomEvent::ParticipantConnected(p) if args.greet.is_some() => {
-                            if human { println!("{} joined", p.identity); }
-                            let name = if p.name.is_empty() { &p.identity } else { &p.name };
-                            let hello = args.greet.as_deref().unwrap_or_default().replace("{name}", name);
-                            if let Err(e) = room.send_chat_message(&hello).await {
-                                eprintln!("visio: greeting failed: {e}");
-                            }
                         }
                         other => {
                             if human {
@@ -297,6 +262,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                 "tracks": stats.iter().map(track_json).collect::<Vec<_>>(),
                 "chat": chat,
                 "data": data,
+                "captions": captions.json(),
             });
             println!("{summary}");
         } else {

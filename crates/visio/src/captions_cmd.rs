@@ -1,0 +1,149 @@
+//! Captions in `visio join`: the room's captions (agents on `lk.transcription`, legacy
+//! Transcription packets) always, and with `--captions MODEL` captions computed on this
+//! machine for every participant's audio. Final captions go into the `--json` summary.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use captions::{CaptionUpdate, CaptionsConfig, LiveCaptions};
+use engine::{CaptionState, RoomEvent};
+use serde_json::{json, Value};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CaptionArgs {
+    /// Caption every participant on this machine with this Whisper model (an installed name,
+    /// see `visio models`, or a whisper.cpp file). Nothing leaves the machine.
+    #[arg(long, value_name = "MODEL")]
+    captions: Option<String>,
+    /// The room's language for captions (fr, en); detected per utterance when omitted.
+    #[arg(long, value_name = "LANG", requires = "captions")]
+    captions_lang: Option<String>,
+    /// CPU threads captions may use, all participants together.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    captions_threads: usize,
+    /// ONNX Runtime library for voice activity detection.
+    #[arg(long, env = "ORT_DYLIB_PATH", value_name = "LIB")]
+    onnxruntime: Option<PathBuf>,
+    /// Silero VAD model (`silero_vad.onnx`).
+    #[arg(long, env = "VISIO_SILERO_VAD", value_name = "ONNX")]
+    vad_model: Option<PathBuf>,
+}
+
+/// Caption state of a `visio join` session.
+pub struct Captions {
+    live: Option<(LiveCaptions, UnboundedReceiver<CaptionUpdate>)>,
+    state: CaptionState,
+    finals: Vec<Value>,
+    latencies_ms: Vec<f64>,
+}
+
+impl Captions {
+    /// Loads the models when `--captions` asks for on-device captions.
+    pub fn start(args: &CaptionArgs) -> anyhow::Result<Self> {
+        let live = match &args.captions {
+            None => None,
+            Some(model) => {
+                let model = crate::speech_cmd::resolve_model(model, None)?;
+                let runtime = args.onnxruntime.clone().context(
+                    "--captions needs ONNX Runtime: --onnxruntime or ORT_DYLIB_PATH (libonnxruntime.so)",
+                )?;
+                let vad = args.vad_model.clone().context(
+                    "--captions needs the Silero VAD model: --vad-model or VISIO_SILERO_VAD",
+                )?;
+                let mut config = CaptionsConfig::new(model, runtime, vad);
+                config.language = args.captions_lang.clone();
+                config.threads = args.captions_threads.max(1);
+                Some(LiveCaptions::start(config).context("starting captions")?)
+            }
+        };
+        Ok(Self {
+            live,
+            state: CaptionState::default(),
+            finals: vec![],
+            latencies_ms: vec![],
+        })
+    }
+
+    /// Whether the room should hand us decoded audio.
+    pub fn wants_audio(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Takes the caption-related events; `false` for the others.
+    pub fn on_event(&mut self, ev: &RoomEvent, human: bool) -> bool {
+        match ev {
+            RoomEvent::Caption(c) => {
+                self.show(c.clone(), "room", None, human);
+                true
+            }
+            RoomEvent::AudioFrameReceived {
+                participant_identity,
+                track_sid,
+                sample_rate,
+                samples,
+            } => {
+                if let Some((live, _)) = &self.live {
+                    live.push(participant_identity, track_sid, *sample_rate, samples);
+                }
+                true
+            }
+            RoomEvent::TrackUnpublished { publication, .. } => {
+                if let Some((live, _)) = &self.live {
+                    live.end_track(&publication.sid);
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// The next caption computed here (never, without `--captions`).
+    pub async fn next(&mut self) -> Option<CaptionUpdate> {
+        match &mut self.live {
+            Some((_, rx)) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    pub fn on_update(&mut self, u: CaptionUpdate, human: bool) {
+        if let Some(l) = u.latency_ms {
+            self.latencies_ms.push(l);
+        }
+        let extra = json!({
+            "start_ms": u.start_ms,
+            "end_ms": u.end_ms,
+            "latency_ms": u.latency_ms,
+            "compute_ms": u.compute_ms,
+        });
+        self.show(u.caption, "device", Some(extra), human);
+    }
+
+    fn show(&mut self, c: engine::Caption, source: &str, extra: Option<Value>, human: bool) {
+        if !self.state.apply(c.clone()) || c.text.is_empty() {
+            return;
+        }
+        if human {
+            let mark = if c.is_final { "" } else { " …" };
+            println!("caption {}: {}{mark}", c.participant_identity, c.text);
+        }
+        if c.is_final {
+            let mut v = json!({
+                "participant": c.participant_identity,
+                "track_sid": c.track_sid,
+                "segment_id": c.segment_id,
+                "text": c.text,
+                "source": source,
+            });
+            if let (Some(Value::Object(m)), Some(o)) = (extra, v.as_object_mut()) {
+                o.extend(m);
+            }
+            self.finals.push(v);
+        }
+    }
+
+    /// Final captions, in order, for the `--json` summary.
+    pub fn json(&self) -> Value {
+        Value::Array(self.finals.clone())
+    }
+}
