@@ -75,7 +75,7 @@ fn token(args: &JoinArgs) -> anyhow::Result<Option<String>> {
     let (Some(key), Some(secret), Some(room), Some(identity)) =
         (&args.api_key, &args.api_secret, &args.room, &args.identity)
     else {
-        if engine::visio_link::room_code(&args.url).is_some() {
+        if visio_api::RoomLink::is_room_link(&args.url) {
             return Ok(None); // A Visio link: the token comes from its API.
         }
         return Err(anyhow!(
@@ -152,10 +152,30 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                     .clone()
                     .or(args.identity.clone())
                     .unwrap_or_else(|| "Visio Desktop".into());
-                let r = engine::visio_link::resolve(&args.url, &name)
-                    .await
-                    .with_context(|| format!("asking Visio for room {}", args.url))?;
-                (r.livekit_url, r.token)
+                let cancel = tokio_util::sync::CancellationToken::new();
+                let mut told = false;
+                let r = visio_api::resolve(
+                    &args.url,
+                    &name,
+                    visio_api::ClientOptions::default(),
+                    &cancel,
+                    |p| {
+                        if p.status == visio_api::LobbyStatus::Waiting && !told {
+                            told = true;
+                            eprintln!(
+                                "visio: waiting in the lobby of {} until an organiser lets you in \
+                                 (up to 10 minutes)",
+                                args.url
+                            );
+                        }
+                    },
+                )
+                .await
+                .with_context(|| format!("asking Visio for room {}", args.url))?;
+                if told {
+                    eprintln!("visio: admitted");
+                }
+                (r.livekit.url, r.livekit.token)
             }
         };
         let (room, mut events) = Room::connect(&url, &token, options)
