@@ -32,7 +32,8 @@ async def test_server_captions_interim_replaced_by_final(server):
     pub = await alice.local_participant.publish_track(
         track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     )
-    proc = await start_join(server, "visio", "--duration", "7", "--json")
+    proc = await start_join(server, "visio", "--duration", "7", "--json", "--fake-devices",
+                            "--video-size", "320x180", "--fps", "5")
     try:
         await wait_for(
             lambda: "visio" in [p.identity for p in agent.remote_participants.values()],
@@ -127,7 +128,8 @@ async def test_on_device_captions_attribute_each_sentence(server, tmp_path):
     subprocess.run([visio_bin(), "models", "install", os.environ["VISIO_WHISPER_CT2_TINY"],
                     "--name", "tiny.en", "--models-dir", str(tmp_path)], check=True)
     model = str(tmp_path / "tiny.en.bin")
-    proc = await start_join(server, "visio", "--duration", "16", "--json",
+    proc = await start_join(server, "visio", "--duration", "30", "--json", "--fake-devices",
+                            "--video-size", "320x180", "--fps", "5",
                             "--captions", model, "--captions-lang", "en")
     rooms, tasks = [], []
     try:
@@ -135,7 +137,7 @@ async def test_on_device_captions_attribute_each_sentence(server, tmp_path):
             room = await join(server.url, "r1", who)
             rooms.append(room)
             tasks.append(asyncio.create_task(speak(room, espeak_pcm(voice, text), 2.0 + 4.0 * i)))
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
     finally:
         if proc.returncode is None:
             proc.kill()
