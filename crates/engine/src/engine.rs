@@ -84,8 +84,11 @@
 //!   Unix milliseconds embedded) encoded VP8, simulcast with LiveKit's rids (`q`, `h`, `f`;
 //!   see [`PublishOptions::simulcast`]), paced at its frame rate, keyframe on every PLI/FIR
 //!   from the server for the layer asked, layers nobody watches paused on the server's
-//!   `SubscribedQualityUpdate` (dynacast); the 440 Hz tone as Opus 20 ms frames. Real cameras and
-//!   microphones are not wired yet ([`EngineError::NoDevices`]).
+//!   `SubscribedQualityUpdate` (dynacast); the 440 Hz tone as Opus 20 ms frames. Without
+//!   `fake_devices`: the camera (nokhwa) and microphone (cpal, with echo cancellation fed by
+//!   [`RoomOptions::playout`]) or a WAV file; a device that cannot be opened is reported with
+//!   [`RoomEvent::DeviceUnavailable`] and the rest is published. H264 with
+//!   [`PublishOptions::video_codec`].
 //! - Receiving: VP8/VP9 via libvpx and Opus, one decoder per remote track, a keyframe request
 //!   (PLI) after a decode error or a gap. [`Room::track_stats`] gives per-track figures:
 //!   frames, size, end-to-end latency p50/p95 from the embedded capture time (meaningful when
@@ -148,7 +151,8 @@ pub enum EngineError {
     Timeout { what: &'static str, url: String },
     #[error("the server refused the join: {0}")]
     Refused(String),
-    #[error("no camera/microphone support yet: use fake devices")]
+    /// Kept for compatibility; devices are now opened (see [`RoomEvent::DeviceUnavailable`]).
+    #[error("no camera/microphone available")]
     NoDevices,
     #[error("media error: {0}")]
     Media(String),
@@ -555,11 +559,6 @@ impl Room {
         token: &str,
         options: RoomOptions,
     ) -> Result<(Room, mpsc::UnboundedReceiver<RoomEvent>), EngineError> {
-        if let Some(p) = &options.publish {
-            if !p.fake_devices && (p.video || p.audio) {
-                return Err(EngineError::NoDevices);
-            }
-        }
         let target = signal::Target::new(url, &options)?;
         let (ws, joined) = signal::connect(&target, token, None).await?;
         let signal::Joined::Join(join) = joined else {
