@@ -359,6 +359,13 @@ impl Client {
                 return Ok(());
             }
             m.api.toggle_hand(&m.room_key, &m.token, raised).await?;
+            // The engine reports attribute changes of others only: tell our UI ourselves.
+            let me = {
+                let mut s = m.shared.lock().map_err(internal)?;
+                s.local.hand_raised_at = raised.then(now_iso);
+                s.local.clone()
+            };
+            (self.emit)(RoomEvent::ParticipantUpdated { participant: me });
             Ok(())
         })
         .await
@@ -603,9 +610,19 @@ async fn pump(
                     (s.local.identity.clone(), !want_on)
                 };
                 if muted {
-                    if let Err(e) = room.set_muted(track.kind, true).await {
-                        tracing::warn!("could not mute {:?} on publish: {e}", track.kind);
-                    }
+                    // Joined with this device off: mute as soon as the engine can (right after
+                    // the server accepted the track it may not be ready yet, so retry briefly).
+                    let (room, kind) = (room.clone(), track.kind);
+                    tokio::spawn(async move {
+                        for _ in 0..25 {
+                            match room.set_muted(kind, true).await {
+                                Ok(()) => return,
+                                Err(e) => tracing::debug!("mute {kind:?} on publish: {e}"),
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                        tracing::warn!("could not mute {kind:?} after publishing it");
+                    });
                 }
                 track.muted = muted;
                 if let Ok(mut s) = shared.lock() {
