@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 #[derive(clap::Parser)]
 pub struct JoinArgs {
     /// LiveKit server URL (`ws://`, `http://`), or a Visio room link
-    /// (`http://host:7880/abc-defg-hij`: a token comes from Visio's API).
+    /// (`https://host/abc-defg-hij`, `visio://host/abc-defg-hij`, a local server's
+    /// `http://host:7880/abc-defg-hij`): the token comes from Visio's API, through the
+    /// waiting room when the room has one.
     url: String,
     /// Access token; otherwise one is minted from --api-key/--api-secret/--room/--identity.
     #[arg(long, env = "LIVEKIT_TOKEN", hide_env_values = true)]
@@ -54,6 +56,13 @@ pub struct JoinArgs {
     data: Vec<String>,
     #[command(flatten)]
     captions: crate::captions_cmd::CaptionArgs,
+    /// Say this on the chat to each participant who joins after us (a demo bot's hello;
+    /// `{name}` becomes their name).
+    #[arg(long, value_name = "TEXT")]
+    greet: Option<String>,
+    /// Answer every chat message (`Reçu : <text>`), so a demo or a test sees chat both ways.
+    #[arg(long)]
+    reply: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -242,6 +251,12 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                         }
                         RoomEvent::ChatMessage { participant_identity, text } => {
                             if human { println!("chat {participant_identity}: {text}"); }
+                            if args.reply {
+                                let answer: String = format!("Reçu : {text}").chars().take(2000).collect();
+                                if let Err(e) = room.send_chat_message(&answer).await {
+                                    eprintln!("visio: reply failed: {e}");
+                                }
+                            }
                             chat.push(json!({"from": participant_identity, "text": text}));
                         }
                         RoomEvent::DataReceived { participant_identity, topic, payload, .. } => {
@@ -255,6 +270,14 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                         RoomEvent::Disconnected { reason } => {
                             ended = Some(reason);
                             break;
+                        }
+                        RoomEvent::ParticipantConnected(p) if args.greet.is_some() => {
+                            if human { println!("{} joined", p.identity); }
+                            let name = if p.name.is_empty() { &p.identity } else { &p.name };
+                            let hello = args.greet.as_deref().unwrap_or_default().replace("{name}", name);
+                            if let Err(e) = room.send_chat_message(&hello).await {
+                                eprintln!("visio: greeting failed: {e}");
+                            }
                         }
                         other => {
                             if human {

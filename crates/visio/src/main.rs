@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use room_server::{KeyRing, RoomServer, ServerConfig};
 
 mod captions_cmd;
+mod devices_cmd;
 mod join;
 mod speech_cmd;
 
@@ -26,8 +27,10 @@ enum Command {
     Serve(ServeArgs),
     /// Mint a LiveKit access token for a room on a server whose key you hold.
     Token(TokenArgs),
-    /// Join a room headless: publish (fake devices), receive, report.
+    /// Join a room headless: publish (camera and microphone, or fake devices), receive, report.
     Join(join::JoinArgs),
+    /// List cameras, microphones and speakers (ids for `join --camera/--microphone/--speaker`).
+    Devices(devices_cmd::DevicesArgs),
     /// List, install (from a file, converting CTranslate2 models) and verify speech models.
     Models(speech_cmd::ModelsArgs),
     /// Transcribe a recorded WAV file on this machine.
@@ -101,6 +104,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
         Command::Join(args) => join::run(args, started),
+        Command::Devices(args) => devices_cmd::run(args),
         Command::Models(args) => speech_cmd::models(args),
         Command::Transcribe(args) => speech_cmd::transcribe(args),
     };
