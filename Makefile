@@ -12,7 +12,8 @@ DEMO_ROOM ?= vis-iode-mos
 
 APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils libtool autoconf automake espeak-ng python3 python3-venv python3-pip curl ca-certificates chromium \
 	libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb webkit2gtk-driver dbus-x11 \
-	fonts-noto-color-emoji
+	fonts-noto-color-emoji \
+	gnome-keyring dbus libsecret-tools libdbus-1-dev
 
 .PHONY: run test test-e2e e2e-deps build-app bench-app deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz ui
 
@@ -47,6 +48,7 @@ test: deps build ui
 	cd ui && npm run typecheck && npm test && node scripts/screenshots.mjs ../tests/artifacts/ui-screens
 	$(SPEECH_ENV) cargo test --workspace --all-targets
 	$(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
+	VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/accounts
 	$(MAKE) test-e2e
 
 deps: apt-deps rust-deps py-deps js-deps
@@ -63,7 +65,13 @@ rust-deps:
 py-deps: $(VENV)/.installed
 
 # livekit-client (the Visio web app's SDK) for the browser interop test.
-js-deps: tests/browser/node_modules/.installed
+js-deps: tests/browser/node_modules/.installed tests/oidc/node_modules/.installed
+
+# The OpenID Connect provider (oidc-provider) and headless-Chromium driver of the accounts tests.
+tests/oidc/node_modules/.installed: tests/oidc/package.json tests/oidc/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 tests/browser/node_modules/.installed: tests/browser/package.json
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm; }

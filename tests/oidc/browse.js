@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The "system browser" for the login tests: headless Chromium (Debian's) driven by
 // playwright-core. Opens the authorization URL given as argument, signs in on the provider's
 // dev login form as $OIDC_TEST_LOGIN (default "alice"), consents, and waits until the browser

@@ -258,7 +258,10 @@ fn validate(p: &Policy) -> Result<(), (String, String)> {
     let url_ok = |s: &str| url::Url::parse(s).is_ok_and(|u| u.has_host());
     if let Some(s) = &p.default_server {
         if !url_ok(s) {
-            return Err(("default_server".into(), format!("default_server {s:?} is not a URL")));
+            return Err((
+                "default_server".into(),
+                format!("default_server {s:?} is not a URL"),
+            ));
         }
     }
     if let Some(s) = &p.proxy {
@@ -370,7 +373,11 @@ pub fn merge(policy: &Policy, mut settings: Settings) -> EffectiveSettings {
         _ => settings.server = policy.default_server.clone(),
     }
     // One allowed server means the user has no choice: show it locked.
-    if policy.allowed_servers.as_ref().is_some_and(|a| a.len() == 1) {
+    if policy
+        .allowed_servers
+        .as_ref()
+        .is_some_and(|a| a.len() == 1)
+    {
         locked.push("server".to_string());
     }
     EffectiveSettings {
@@ -414,7 +421,9 @@ pub fn server_allowed(policy: &Policy, server: &str) -> bool {
         } else {
             host.eq_ignore_ascii_case(ehost)
         };
-        host_ok && e.scheme() == url.scheme() && e.port_or_known_default() == url.port_or_known_default()
+        host_ok
+            && e.scheme() == url.scheme()
+            && e.port_or_known_default() == url.port_or_known_default()
     })
 }
 
@@ -450,11 +459,12 @@ mod platform {
                 path: MANAGED.into(),
                 message: e.to_string(),
             })?;
-        let values: Values = serde_json::from_slice(&out.stdout).map_err(|e| PolicyError::Malformed {
-            path: MANAGED.into(),
-            line: e.line(),
-            message: e.to_string(),
-        })?;
+        let values: Values =
+            serde_json::from_slice(&out.stdout).map_err(|e| PolicyError::Malformed {
+                path: MANAGED.into(),
+                line: e.line(),
+                message: e.to_string(),
+            })?;
         from_values(values, MANAGED)
     }
 }
@@ -493,7 +503,10 @@ mod platform {
                     .get_value::<Vec<String>, _>(&name)
                     .map(|l| toml::Value::Array(l.into_iter().map(toml::Value::String).collect()))
                     .ok(),
-                _ => key.get_value::<String, _>(&name).map(toml::Value::String).ok(),
+                _ => key
+                    .get_value::<String, _>(&name)
+                    .map(toml::Value::String)
+                    .ok(),
             };
             if let Some(v) = v {
                 out.insert(name, v);
@@ -545,10 +558,20 @@ localServer = false
         assert!(!eff.settings.captions);
         assert!(!eff.settings.local_server);
         assert_eq!(eff.settings.low_bandwidth, LowBandwidthMode::AudioOnly);
-        assert_eq!(eff.settings.language, Language::En, "not locked: the user's choice");
-        assert_eq!(eff.settings.server.as_deref(), Some("https://visio.numerique.gouv.fr"));
+        assert_eq!(
+            eff.settings.language,
+            Language::En,
+            "not locked: the user's choice"
+        );
+        assert_eq!(
+            eff.settings.server.as_deref(),
+            Some("https://visio.numerique.gouv.fr")
+        );
         assert_eq!(eff.locked, vec!["captions", "lowBandwidth", "localServer"]);
-        assert_eq!(eff.network.proxy.as_deref(), Some("http://proxy.example:3128"));
+        assert_eq!(
+            eff.network.proxy.as_deref(),
+            Some("http://proxy.example:3128")
+        );
         let json = serde_json::to_value(&eff).unwrap();
         assert_eq!(json["lowBandwidth"], "audio-only");
         assert_eq!(json["locked"][0], "captions");
@@ -557,12 +580,18 @@ localServer = false
     #[test]
     fn allowed_servers_match_origin_and_wildcards() {
         let policy = parse_policy(SAMPLE, "p").unwrap();
-        assert!(server_allowed(&policy, "https://visio.numerique.gouv.fr/abc-defg-hij"));
+        assert!(server_allowed(
+            &policy,
+            "https://visio.numerique.gouv.fr/abc-defg-hij"
+        ));
         assert!(server_allowed(&policy, "https://visio.interieur.gouv.fr"));
         assert!(!server_allowed(&policy, "https://interieur.gouv.fr"));
         assert!(!server_allowed(&policy, "https://evilinterieur.gouv.fr"));
         assert!(!server_allowed(&policy, "http://visio.numerique.gouv.fr"));
-        assert!(!server_allowed(&policy, "https://visio.numerique.gouv.fr:8443"));
+        assert!(!server_allowed(
+            &policy,
+            "https://visio.numerique.gouv.fr:8443"
+        ));
         assert!(!server_allowed(&policy, "not a url"));
         assert!(server_allowed(&Policy::default(), "http://127.0.0.1:7880"));
     }
@@ -572,14 +601,20 @@ localServer = false
         let text = "default_server = \"https://a.example\"\n\n[locked]\ncaptions = \"maybe\"\n";
         let err = parse_policy(text, "/etc/visio/policy.toml").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("IT policy /etc/visio/policy.toml:4:"), "{msg}");
+        assert!(
+            msg.starts_with("IT policy /etc/visio/policy.toml:4:"),
+            "{msg}"
+        );
 
         let err = parse_policy("[locked]\ncamera = false\n", "p.toml").unwrap_err();
         assert!(err.to_string().contains("p.toml:2:"), "{err}");
         assert!(err.to_string().contains("camera"), "{err}");
 
         let err = parse_policy("x = 1\nproxy = \"not a url\"\n", "p.toml").unwrap_err();
-        assert!(err.to_string().contains("p.toml:1:"), "unknown key first: {err}");
+        assert!(
+            err.to_string().contains("p.toml:1:"),
+            "unknown key first: {err}"
+        );
         let err = parse_policy("proxy = \"not a url\"\n", "p.toml").unwrap_err();
         assert!(err.to_string().contains("p.toml:1: proxy"), "{err}");
     }
@@ -600,7 +635,10 @@ localServer = false
         assert_eq!(read_settings(&path).unwrap(), s);
         s.captions = true;
         let err = save_settings(&path, &policy, &s).unwrap_err();
-        assert_eq!(err.to_string(), "the setting captions is locked by IT policy");
+        assert_eq!(
+            err.to_string(),
+            "the setting captions is locked by IT policy"
+        );
         assert!(!read_settings(&path).unwrap().captions, "file unchanged");
 
         std::fs::write(&path, "{\n \"captions\": 3\n}").unwrap();

@@ -11,6 +11,7 @@ use room_server::{KeyRing, RoomServer, ServerConfig};
 
 mod captions_cmd;
 mod devices_cmd;
+mod account_cmd;
 mod join;
 mod speech_cmd;
 
@@ -35,6 +36,18 @@ enum Command {
     Models(speech_cmd::ModelsArgs),
     /// Transcribe a recorded WAV file on this machine.
     Transcribe(speech_cmd::TranscribeArgs),
+    /// Sign in to a server (OIDC in the browser, session cookie, LiveKit key, local server).
+    Login(account_cmd::LoginArgs),
+    /// Sign out: revoke at the provider, remove every secret of the profile.
+    Logout(account_cmd::ServerArg),
+    /// Set the offline PIN (read from stdin) after an online login.
+    Pin(account_cmd::ServerArg),
+    /// Unlock offline with the PIN (read from stdin).
+    Unlock(account_cmd::ServerArg),
+    /// Who is signed in; refreshes the session when online.
+    Whoami(account_cmd::ServerArg),
+    /// The effective settings with IT policy applied, and which are locked.
+    Policy,
 }
 
 #[derive(Parser)]
@@ -107,6 +120,12 @@ fn main() -> std::process::ExitCode {
         Command::Devices(args) => devices_cmd::run(args),
         Command::Models(args) => speech_cmd::models(args),
         Command::Transcribe(args) => speech_cmd::transcribe(args),
+        Command::Login(args) => account_cmd::login(args),
+        Command::Logout(args) => account_cmd::logout(args),
+        Command::Pin(args) => account_cmd::set_pin(args),
+        Command::Unlock(args) => account_cmd::unlock(args),
+        Command::Whoami(args) => account_cmd::whoami(args),
+        Command::Policy => account_cmd::policy(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
