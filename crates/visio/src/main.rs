@@ -9,9 +9,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use room_server::{KeyRing, RoomServer, ServerConfig};
 
+mod account_cmd;
 mod captions_cmd;
 mod devices_cmd;
-mod account_cmd;
 mod join;
 mod speech_cmd;
 
