@@ -101,7 +101,7 @@ impl AudioProcessor {
 
     /// Processes microphone audio in place (a multiple of 480 samples: 10 or 20 ms frames).
     pub fn process(&mut self, samples: &mut [i16]) -> Result<(), ProcessingError> {
-        if samples.len() % BLOCK != 0 {
+        if !samples.len().is_multiple_of(BLOCK) {
             return Err(ProcessingError::BlockSize(samples.len()));
         }
         for chunk in samples.chunks_exact_mut(BLOCK) {

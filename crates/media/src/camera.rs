@@ -188,8 +188,8 @@ pub fn yuyv_to_i420(raw: &[u8], width: u32, height: u32) -> Option<VideoFrame> {
         let b = &raw[(2 * row + 1) * stride..];
         for x in 0..w / 2 {
             let i = x * 4;
-            u[row * w / 2 + x] = ((u16::from(a[i + 1]) + u16::from(b[i + 1]) + 1) / 2) as u8;
-            v[row * w / 2 + x] = ((u16::from(a[i + 3]) + u16::from(b[i + 3]) + 1) / 2) as u8;
+            u[row * w / 2 + x] = (u16::from(a[i + 1]) + u16::from(b[i + 1])).div_ceil(2) as u8;
+            v[row * w / 2 + x] = (u16::from(a[i + 3]) + u16::from(b[i + 3])).div_ceil(2) as u8;
         }
     }
     VideoFrame::from_planes(w as u32, h as u32, y, u, v, 0).ok()

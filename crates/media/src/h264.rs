@@ -171,6 +171,7 @@ impl VideoCodecKind {
 
 /// An encoder for the codecs the client publishes: VP8 (the default, with simulcast), VP9,
 /// or H264.
+#[allow(clippy::large_enum_variant)] // one per simulcast layer: boxing buys nothing
 pub enum VideoEncoder {
     Vpx(crate::vpx::VpxEncoder),
     H264(H264Encoder),
