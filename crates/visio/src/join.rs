@@ -33,7 +33,29 @@ pub struct JoinArgs {
     /// instead of the camera and microphone.
     #[arg(long)]
     fake_devices: bool,
-    /// Size of the fake camera.
+    /// Camera to publish (an id from `visio devices`; default: the first camera).
+    #[arg(long, value_name = "ID", conflicts_with = "fake_devices")]
+    camera: Option<String>,
+    /// Microphone to publish (an id from `visio devices`; default: the system's).
+    #[arg(long, value_name = "ID", conflicts_with = "fake_devices")]
+    microphone: Option<String>,
+    /// Play this WAV file as the microphone (any rate and channels; silence after its end).
+    #[arg(long, value_name = "FILE")]
+    wav: Option<std::path::PathBuf>,
+    /// Play the remote audio on this output device (an id from `visio devices`, or
+    /// `default`); without it, remote audio is only measured.
+    #[arg(long, value_name = "DEVICE")]
+    speaker: Option<String>,
+    /// Publish only audio (no camera, no pattern).
+    #[arg(long)]
+    no_video: bool,
+    /// Publish H264 (OpenH264) instead of VP8.
+    #[arg(long)]
+    h264: bool,
+    /// Turn off echo cancellation, noise suppression and gain control on the microphone.
+    #[arg(long)]
+    raw_audio: bool,
+    /// Size of the camera (the fake one, or what to ask a real one for).
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     video_size: (u32, u32),
     /// Let str0m's bandwidth estimate lower the video bitrate (experimental, see the engine docs).
@@ -54,8 +76,6 @@ pub struct JoinArgs {
     /// Send this user data packet (reliable, topic `visio`) once joined; repeatable.
     #[arg(long = "data", value_name = "TEXT")]
     data: Vec<String>,
-    #[command(flatten)]
-    captions: crate::captions_cmd::CaptionArgs,
     /// Say this on the chat to each participant who joins after us (a demo bot's hello;
     /// `{name}` becomes their name).
     #[arg(long, value_name = "TEXT")]
@@ -63,6 +83,12 @@ pub struct JoinArgs {
     /// Answer every chat message (`Reçu : <text>`), so a demo or a test sees chat both ways.
     #[arg(long)]
     reply: bool,
+    /// Trust this certificate authority (PEM file) for `wss`/`https`, on top of the public and
+    /// system ones: a private CA in front of the server; repeatable.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    captions: crate::captions_cmd::CaptionArgs,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -133,24 +159,43 @@ fn track_json(t: &TrackStats) -> Value {
 
 pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
     let token = token(&args)?;
-    let publish = if args.fake_devices {
-        Some(PublishOptions {
-            width: args.video_size.0,
-            height: args.video_size.1,
-            fps: args.fps.clamp(1, 60),
-            follow_bandwidth_estimate: args.follow_bwe,
-            ..PublishOptions::fake_devices()
-        })
-    } else {
-        None
-    };
-    let receive_only = publish.is_none();
+    let publish = Some(PublishOptions {
+        fake_devices: args.fake_devices,
+        video: !args.no_video,
+        width: args.video_size.0,
+        height: args.video_size.1,
+        fps: args.fps.clamp(1, 60),
+        follow_bandwidth_estimate: args.follow_bwe,
+        camera: args.camera.clone(),
+        microphone: args.microphone.clone(),
+        wav: args.wav.clone(),
+        video_codec: if args.h264 {
+            engine::VideoCodec::H264
+        } else {
+            engine::VideoCodec::Vp8
+        },
+        audio_processing: !args.raw_audio,
+        ..PublishOptions::fake_devices()
+    });
+    let playout = args.speaker.as_ref().map(|s| engine::PlayoutOptions {
+        device: (s != "default").then(|| s.clone()),
+    });
+    // Which devices were asked for, to say what the room gets without them.
+    let mut publishing = (!args.no_video, true);
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
+        let mut extra_root_certs_pem = vec![];
+        for path in &args.ca_files {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the CA file {}", path.display()))?;
+            extra_root_certs_pem.push(pem);
+        }
         let mut captions = crate::captions_cmd::Captions::start(&args.captions)?;
         let options = RoomOptions {
             publish,
+            extra_root_certs_pem,
             audio_frames: captions.wants_audio(),
+            playout,
             ..Default::default()
         };
         let (url, token) = match token {
@@ -191,12 +236,6 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("joining {url}"))?;
         let human = !args.json;
-        if receive_only {
-            eprintln!(
-                "visio: no camera/microphone support yet: joined without publishing media \
-                 (use --fake-devices to publish the test pattern and tone)"
-            );
-        }
         if human {
             println!(
                 "joined room {:?} as {} ({}) in {} ms",
@@ -221,6 +260,10 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
             .duration
             .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
         let mut join_ms: Option<u128> = None;
+        // Each outage: when it began (ms since start), attempts, how long until back, resumed.
+        let mut reconnections: Vec<Value> = vec![];
+        let mut unavailable: Vec<Value> = vec![];
+        let mut outage: Option<(std::time::Instant, u32)> = None;
         let mut chat = vec![];
         let mut data = vec![];
         let mut ended: Option<String> = None;
@@ -267,6 +310,37 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                                 "payload": String::from_utf8_lossy(&payload),
                             }));
                         }
+                        RoomEvent::Reconnecting { attempt, reason } => {
+                            if human { println!("reconnecting (attempt {attempt}): {reason}"); }
+                            let at = outage.map(|o| o.0).unwrap_or_else(std::time::Instant::now);
+                            outage = Some((at, attempt));
+                        }
+                        RoomEvent::Reconnected { resumed } => {
+                            let (at, attempts) = outage.take().unwrap_or((std::time::Instant::now(), 0));
+                            if human { println!("reconnected ({}) after {} ms", if resumed { "resumed" } else { "joined again" }, at.elapsed().as_millis()); }
+                            reconnections.push(json!({
+                                "at_ms": at.duration_since(started).as_millis(),
+                                "attempts": attempts,
+                                "took_ms": at.elapsed().as_millis(),
+                                "resumed": resumed,
+                            }));
+                        }
+                        RoomEvent::DeviceUnavailable { kind, reason } => {
+                            match kind {
+                                engine::DeviceUse::Camera => publishing.0 = false,
+                                engine::DeviceUse::Microphone => publishing.1 = false,
+                                engine::DeviceUse::Speaker => {}
+                            }
+                            let rest = match publishing {
+                                _ if kind == engine::DeviceUse::Speaker => "remote audio is not played",
+                                (true, true) => "publishing the rest",
+                                (true, false) => "publishing the camera only",
+                                (false, true) => "publishing the microphone only",
+                                (false, false) => "publishing nothing (receive only)",
+                            };
+                            eprintln!("visio: {reason}: {rest}");
+                            unavailable.push(json!({"device": kind, "reason": reason}));
+                        }
                         RoomEvent::Disconnected { reason } => {
                             ended = Some(reason);
                             break;
@@ -305,7 +379,9 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                 "tracks": stats.iter().map(track_json).collect::<Vec<_>>(),
                 "chat": chat,
                 "data": data,
+                "reconnections": reconnections,
                 "captions": captions.json(),
+                "devices_unavailable": unavailable,
             });
             println!("{summary}");
         } else {
