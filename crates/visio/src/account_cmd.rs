@@ -135,7 +135,9 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
 
 pub fn logout(args: ServerArg) -> anyhow::Result<()> {
     let (accounts, _) = open_accounts()?;
-    let out = runtime()?.block_on(accounts.logout(args.server.as_deref())).map_err(account_err)?;
+    let out = runtime()?
+        .block_on(accounts.logout(args.server.as_deref()))
+        .map_err(account_err)?;
     println!("signed out; refresh token revoked: {}", out.revoked);
     if let Some(note) = out.note {
         println!("note: {note}");
@@ -149,7 +151,9 @@ pub fn logout(args: ServerArg) -> anyhow::Result<()> {
 pub fn set_pin(args: ServerArg) -> anyhow::Result<()> {
     let (accounts, _) = open_accounts()?;
     let pin = read_secret("PIN")?;
-    runtime()?.block_on(accounts.set_pin(args.server.as_deref(), pin)).map_err(account_err)?;
+    runtime()?
+        .block_on(accounts.set_pin(args.server.as_deref(), pin))
+        .map_err(account_err)?;
     println!("offline PIN set");
     Ok(())
 }
@@ -157,7 +161,9 @@ pub fn set_pin(args: ServerArg) -> anyhow::Result<()> {
 pub fn unlock(args: ServerArg) -> anyhow::Result<()> {
     let (accounts, _) = open_accounts()?;
     let pin = read_secret("PIN")?;
-    let id = runtime()?.block_on(accounts.unlock(args.server.as_deref(), pin)).map_err(account_err)?;
+    let id = runtime()?
+        .block_on(accounts.unlock(args.server.as_deref(), pin))
+        .map_err(account_err)?;
     println!("unlocked offline as {}", id.sub);
     Ok(())
 }
@@ -165,7 +171,9 @@ pub fn unlock(args: ServerArg) -> anyhow::Result<()> {
 /// Prints who is signed in; refreshes the session online, or says it is offline.
 pub fn whoami(args: ServerArg) -> anyhow::Result<()> {
     let (accounts, _) = open_accounts()?;
-    let profile = accounts.profile(args.server.as_deref()).map_err(account_err)?;
+    let profile = accounts
+        .profile(args.server.as_deref())
+        .map_err(account_err)?;
     let rt = runtime()?;
     let (session, identity, reason) = match rt.block_on(accounts.refresh(Some(&profile.server))) {
         Ok(s) => ("online", s.identity, None),
@@ -193,7 +201,11 @@ pub fn policy() -> anyhow::Result<()> {
     let mut out = serde_json::to_value(&loaded.effective)?;
     out["proxy"] = serde_json::json!(loaded.policy.proxy);
     out["caCertificates"] = serde_json::json!(loaded.policy.ca_certificates);
-    out["errors"] = serde_json::json!(loaded.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+    out["errors"] = serde_json::json!(loaded
+        .errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>());
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
