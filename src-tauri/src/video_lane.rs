@@ -22,6 +22,9 @@ use tokio_tungstenite::tungstenite::{
     Message,
 };
 
+/// A frame waiting to be sent: track id, picture, frame counter, target (width, height).
+type PendingFrame = (String, Arc<VideoFrame>, u32, (u32, u32));
+
 /// The track id of the self view / preview.
 pub const LOCAL_CAMERA: &str = "local-camera";
 
@@ -83,6 +86,8 @@ impl VideoLane {
                 let l = l.clone();
                 let secret = secret.clone();
                 tokio::spawn(async move {
+                    // The error type is tungstenite's; its size is not ours to choose.
+                    #[allow(clippy::result_large_err)]
                     let check =
                         |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
                             let ok = req.uri().path() == "/video"
@@ -165,7 +170,7 @@ impl VideoLane {
     }
 
     /// The frames to send now: every slot not yet sent, marked sent.
-    fn take_pending(&self) -> Vec<(String, Arc<VideoFrame>, u32, (u32, u32))> {
+    fn take_pending(&self) -> Vec<PendingFrame> {
         let Ok(mut i) = self.inner.lock() else {
             return vec![];
         };
@@ -252,7 +257,7 @@ pub fn encode(track: &str, frame: &VideoFrame, counter: u32) -> Vec<u8> {
     out.extend_from_slice(id);
     // Planes may carry a stride wider than the picture: copy row by row.
     for (plane, pw, ph) in [(frame.y(), w, h), (frame.u(), cw, ch), (frame.v(), cw, ch)] {
-        let stride = if ph > 0 { plane.len() / ph } else { pw };
+        let stride = plane.len().checked_div(ph).unwrap_or(pw);
         for row in 0..ph {
             let start = row * stride;
             out.extend_from_slice(&plane[start..start + pw]);

@@ -66,6 +66,7 @@
 //!    restart) or after the 12 s resume window: a new session with new peer connections, our
 //!    tracks published again, participants compared with the new list, per-track figures
 //!    carried over; `Reconnected { resumed: false }`.
+//!
 //! Attempts back off from 200 ms to 1 s; after [`RoomOptions::reconnect_timeout`] (30 s)
 //! the room ends with [`RoomEvent::Disconnected`] naming the last error. A server Leave
 //! with action RESUME or RECONNECT starts the same path. The policy is the sans-I/O

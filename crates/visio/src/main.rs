@@ -29,7 +29,7 @@ enum Command {
     /// Mint a LiveKit access token for a room on a server whose key you hold.
     Token(TokenArgs),
     /// Join a room headless: publish (camera and microphone, or fake devices), receive, report.
-    Join(join::JoinArgs),
+    Join(Box<join::JoinArgs>),
     /// List cameras, microphones and speakers (ids for `join --camera/--microphone/--speaker`).
     Devices(devices_cmd::DevicesArgs),
     /// List, install (from a file, converting CTranslate2 models) and verify speech models.
@@ -116,7 +116,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
-        Command::Join(args) => join::run(args, started),
+        Command::Join(args) => join::run(*args, started),
         Command::Devices(args) => devices_cmd::run(args),
         Command::Models(args) => speech_cmd::models(args),
         Command::Transcribe(args) => speech_cmd::transcribe(args),
