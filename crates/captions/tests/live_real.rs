@@ -154,10 +154,12 @@ async fn live_captions_per_track() {
     let tracks: Vec<(String, Vec<i16>)> = SENTENCES[..2]
         .iter()
         .enumerate()
-        .map(|(i, (voice, text))| {
+        // Both in espeak's plain en-us voice: attribution is by track, and tiny.en mishears
+        // the f3 variant badly (WER 71 % on this sentence, seen in make test).
+        .map(|(i, (_voice, text))| {
             (
                 ["alice", "bob"][i].to_owned(),
-                espeak_48k(&work, i, voice, text),
+                espeak_48k(&work, i, "en-us", text),
             )
         })
         .collect();
