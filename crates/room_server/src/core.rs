@@ -233,6 +233,10 @@ struct DownTrack {
     last_in_time: Option<u64>,
     /// Arrival of the last frame forwarded, so a switch never goes back to an older frame.
     last_forwarded_at: Option<Instant>,
+    /// Target-layer keyframes skipped as older than the last forwarded frame. On a slow
+    /// machine a large keyframe can always finish after the next small frame; after a few
+    /// the switch takes one anyway rather than never switching up.
+    older_keyframes_skipped: u32,
 }
 
 impl DownTrack {
@@ -251,6 +255,7 @@ impl DownTrack {
             step: 3000,
             last_in_time: None,
             last_forwarded_at: None,
+            older_keyframes_skipped: 0,
         }
     }
 
@@ -1736,8 +1741,13 @@ impl Core {
                     let not_older = d
                         .last_forwarded_at
                         .is_none_or(|at| data.network_time + Duration::from_millis(15) >= at);
-                    if target == Some(rid) && keyframe && not_older {
+                    if target == Some(rid) && keyframe && !not_older {
+                        d.older_keyframes_skipped += 1;
+                    }
+                    let take = not_older || d.older_keyframes_skipped > 2;
+                    if target == Some(rid) && keyframe && take {
                         tracing::debug!(track = %sid, from = ?d.current, to = %rid, "layer switch");
+                        d.older_keyframes_skipped = 0;
                         d.current = Some(rid);
                         d.rebase.rebase(time, d.step);
                         d.waiting_keyframe = false;
