@@ -146,3 +146,25 @@ pub(crate) fn find_audio_device(
         }
     }
 }
+
+/// Starts a cpal stream on its device thread, reports whether it started, and keeps it alive
+/// until `stop` is set (cpal streams are not `Send`, so the thread that built one holds it).
+pub(crate) fn hold_stream(
+    stream: Result<cpal::Stream, String>,
+    ready: &std::sync::mpsc::Sender<Result<(), String>>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use cpal::traits::StreamTrait;
+    let stream = match stream.and_then(|s| s.play().map(|_| s).map_err(|e| e.to_string())) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(stream);
+}

@@ -9,9 +9,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::traits::DeviceTrait;
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
 use crate::device::{find_audio_device, DeviceError, DeviceKind};
@@ -182,18 +181,7 @@ fn run_input(
         SampleFormat::I16 => build_input::<i16>(&device, &config, shared.clone()),
         _ => build_input::<f32>(&device, &config, shared.clone()),
     });
-    let stream = match stream.and_then(|s| s.play().map(|_| s).map_err(|e| e.to_string())) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    drop(stream);
+    crate::device::hold_stream(stream, &ready, &stop);
 }
 
 fn build_input<T>(

@@ -9,9 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::traits::DeviceTrait;
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
 use crate::apm::{FarEnd, BLOCK};
@@ -244,18 +243,7 @@ fn run_output(
         };
         build(&small).or_else(|_| build(&config))
     });
-    let stream = match stream.and_then(|s| s.play().map(|_| s).map_err(|e| e.to_string())) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    drop(stream);
+    crate::device::hold_stream(stream, &ready, &stop);
 }
 
 fn build_output<T>(
