@@ -185,6 +185,11 @@ pub struct RoomOptions {
     /// Emit [`RoomEvent::AudioFrameReceived`] with the decoded PCM of every remote audio
     /// track (for on-device captions); off by default since it is 50 events a second per track.
     pub audio_frames: bool,
+    /// Emit [`RoomEvent::EncodedVideoReceived`] with every depacketized remote video frame, so
+    /// an app can decode in its own renderer (a webview's WebCodecs). Frames after a gap are
+    /// held back until the next keyframe. Pair with [`Room::set_video_decoding`] to skip the
+    /// engine's own decoding of those tracks.
+    pub encoded_video: bool,
     /// Play the remote audio (jitter buffer per track, mixed) on a speaker; `None`: silent.
     /// The mix is also the far end of the microphone's echo canceller.
     pub playout: Option<PlayoutOptions>,
@@ -214,6 +219,7 @@ impl Default for RoomOptions {
             reconnect_timeout: Duration::from_secs(30),
             extra_root_certs_pem: vec![],
             audio_frames: false,
+            encoded_video: false,
             playout: None,
         }
     }
@@ -439,6 +445,9 @@ pub enum RoomEvent {
         sample_rate: u32,
         samples: Arc<[i16]>,
     },
+    /// A remote video frame as it arrived (depacketized, not decoded), only with
+    /// [`RoomOptions::encoded_video`].
+    EncodedVideoReceived(EncodedVideoFrame),
     /// Any other text stream.
     TextStreamReceived {
         participant_identity: String,
@@ -512,6 +521,20 @@ pub struct TrackStats {
     pub plis: u64,
 }
 
+/// One depacketized remote video frame ([`RoomEvent::EncodedVideoReceived`]).
+#[derive(Debug, Clone)]
+pub struct EncodedVideoFrame {
+    pub participant_identity: String,
+    pub track_sid: String,
+    pub codec: media::VideoCodecKind,
+    /// A keyframe decodes on its own; the frames after it need it.
+    pub keyframe: bool,
+    /// RTP timestamp (90 kHz clock), for the decoder's timestamps.
+    pub rtp_time: u64,
+    /// VP8/VP9 frame, or H264 access unit in Annex B (start codes).
+    pub data: Arc<[u8]>,
+}
+
 pub(crate) type FinalStats = Arc<std::sync::Mutex<Option<Vec<TrackStats>>>>;
 
 pub(crate) enum Command {
@@ -528,6 +551,11 @@ pub(crate) enum Command {
     },
     Participants(oneshot::Sender<Vec<RemoteParticipant>>),
     TrackSettings(Vec<TrackSetting>),
+    VideoDecoding {
+        track_sid: String,
+        decode: bool,
+    },
+    RequestKeyframe(String),
     Disconnect(oneshot::Sender<()>),
 }
 
@@ -706,6 +734,26 @@ impl Room {
     pub fn set_track_settings(&self, settings: Vec<TrackSetting>) -> Result<(), EngineError> {
         self.commands
             .send(Command::TrackSettings(settings))
+            .map_err(|_| EngineError::Disconnected)
+    }
+
+    /// Whether the engine decodes a remote video track (default: yes). An app that renders
+    /// [`RoomEvent::EncodedVideoReceived`] itself turns it off to save the decoding; turning it
+    /// back on asks for a keyframe.
+    pub fn set_video_decoding(&self, track_sid: &str, decode: bool) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::VideoDecoding {
+                track_sid: track_sid.to_owned(),
+                decode,
+            })
+            .map_err(|_| EngineError::Disconnected)
+    }
+
+    /// Asks the sender of a remote video track for a keyframe (PLI), e.g. when an app's own
+    /// decoder starts or failed. Unknown tracks are ignored.
+    pub fn request_keyframe(&self, track_sid: &str) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::RequestKeyframe(track_sid.to_owned()))
             .map_err(|_| EngineError::Disconnected)
     }
 

@@ -4,7 +4,7 @@
 
 #![allow(deprecated)] // LiveKit marks fields deprecated that today's servers still send.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -216,6 +216,10 @@ struct RemoteTrack {
     recent: VecDeque<i16>,
     last_pli: Option<Instant>,
     need_keyframe: bool,
+    /// Encoded frames are held back from a gap until the next keyframe.
+    encoded_gap: bool,
+    /// The simulcast rid the last frame came with, for keyframe requests.
+    last_rid: Option<str0m::media::Rid>,
     /// From str0m's ingress statistics (cumulative).
     nacks: u64,
     plis: u64,
@@ -361,6 +365,10 @@ pub(crate) struct Session {
     assembler: StreamAssembler,
     /// Emit decoded remote audio ([`RoomOptions::audio_frames`]).
     audio_frames: bool,
+    /// Emit encoded remote video ([`RoomOptions::encoded_video`]).
+    encoded_video: bool,
+    /// Remote video tracks not decoded here ([`Room::set_video_decoding`]).
+    undecoded: HashSet<String>,
     ping_interval: Duration,
     ping_timeout: Duration,
     next_ping: Instant,
@@ -445,6 +453,8 @@ impl Session {
             queued_data: vec![],
             assembler: StreamAssembler::default(),
             audio_frames: options.audio_frames,
+            encoded_video: options.encoded_video,
+            undecoded: HashSet::new(),
             ping_interval,
             ping_timeout,
             next_ping: now,
@@ -1154,6 +1164,8 @@ impl Session {
                 recent: VecDeque::new(),
                 last_pli: None,
                 need_keyframe: false,
+                encoded_gap: true,
+                last_rid: None,
                 nacks: 0,
                 plis: 0,
             },
@@ -1169,6 +1181,8 @@ impl Session {
         let codec = d.params.spec().codec;
         let mut want_pli = false;
         let mut event = None;
+        let mut encoded = None;
+        let mut gap = false;
         if let Some(t) = self.remote.get_mut(&mid) {
             match codec {
                 Codec::Vp8 | Codec::Vp9 | Codec::H264 => {
@@ -1177,15 +1191,46 @@ impl Session {
                         Codec::Vp9 => media::VideoCodecKind::Vp9,
                         _ => media::VideoCodecKind::H264,
                     };
-                    if t.video.as_ref().map(|v| v.kind()) != Some(vc) {
+                    let decode = !self.undecoded.contains(&t.track_sid);
+                    t.last_rid = d.rid;
+                    if self.encoded_video {
+                        let keyframe = d.is_keyframe();
+                        if !d.contiguous {
+                            t.encoded_gap = true;
+                        }
+                        if keyframe {
+                            t.encoded_gap = false;
+                        }
+                        if t.encoded_gap {
+                            gap = true;
+                        } else {
+                            encoded =
+                                Some(RoomEvent::EncodedVideoReceived(crate::EncodedVideoFrame {
+                                    participant_identity: t.participant_identity.clone(),
+                                    track_sid: t.track_sid.clone(),
+                                    codec: vc,
+                                    keyframe,
+                                    rtp_time: d.time.numer(),
+                                    data: d.data.clone(),
+                                }));
+                        }
+                    }
+                    if !decode {
+                        t.video = None;
+                        t.codec = vc.name().into();
+                        t.need_keyframe = false;
+                    } else if t.video.as_ref().map(|v| v.kind()) != Some(vc) {
                         t.video = media::VideoDecoder::new(vc).ok();
                         t.codec = vc.name().into();
                     }
-                    if !d.contiguous {
+                    if !d.contiguous && decode {
                         t.need_keyframe = true;
                     }
-                    let Some(dec) = &mut t.video else { return };
-                    match dec.decode(&d.data, unix_us()) {
+                    let decoded = match &mut t.video {
+                        Some(dec) if decode => dec.decode(&d.data, unix_us()),
+                        _ => Ok(None),
+                    };
+                    match decoded {
                         Ok(Some(frame)) => {
                             t.need_keyframe = false;
                             t.frames += 1;
@@ -1225,7 +1270,7 @@ impl Session {
                         }
                     }
                     let now = Instant::now();
-                    if t.need_keyframe
+                    if (t.need_keyframe || gap)
                         && t.last_pli
                             .is_none_or(|at| now.duration_since(at) > Duration::from_millis(300))
                     {
@@ -1269,10 +1314,36 @@ impl Session {
         if let Some(e) = event {
             self.emit(e);
         }
+        if let Some(e) = encoded {
+            self.emit(e);
+        }
         if want_pli {
             if let Some(mut w) = self.subscriber.rtc.writer(mid) {
                 let _ = w.request_keyframe(d.rid, KeyframeRequestKind::Pli);
             }
+        }
+    }
+
+    /// A PLI for a remote track by sid (the app's decoder starts or failed); rate-limited
+    /// like the engine's own requests.
+    fn request_keyframe(&mut self, track_sid: &str) {
+        let now = Instant::now();
+        let Some((mid, t)) = self
+            .remote
+            .iter_mut()
+            .find(|(_, t)| t.track_sid == track_sid && t.kind == TrackKind::Video)
+        else {
+            return;
+        };
+        if t.last_pli
+            .is_some_and(|at| now.duration_since(at) < Duration::from_millis(100))
+        {
+            return;
+        }
+        t.last_pli = Some(now);
+        let (mid, rid) = (*mid, t.last_rid);
+        if let Some(mut w) = self.subscriber.rtc.writer(mid) {
+            let _ = w.request_keyframe(rid, KeyframeRequestKind::Pli);
         }
     }
 
@@ -1634,6 +1705,16 @@ impl Session {
                             }));
                         }
                     }
+                    Some(Command::VideoDecoding { track_sid, decode }) => {
+                        if decode {
+                            if self.undecoded.remove(&track_sid) {
+                                self.request_keyframe(&track_sid);
+                            }
+                        } else {
+                            self.undecoded.insert(track_sid);
+                        }
+                    }
+                    Some(Command::RequestKeyframe(track_sid)) => self.request_keyframe(&track_sid),
                     Some(Command::Disconnect(tx)) => {
                         self.leave().await;
                         let _ = tx.send(());
