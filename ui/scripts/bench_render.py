@@ -1,98 +1,46 @@
-"""Rendering benchmark of the web UI in WebKitGTK (the engine of the Linux app): how many frames per
-second the tiles draw, and the CPU the web process spends, when a real WebSocket video lane (the
-format of src-tauri/BRIDGE.md) delivers I420 frames at 30 fps.
+"""Rendering benchmark of the app's two video paths, side by side in one run, in WebKitGTK (the
+engine of the Linux app): frames per second each tile draws and the CPU it costs, counting the
+Rust side (the app's video lane, and its decoding on the I420 path) and the WebKit processes.
 
-Scenarios: 1 x 1280x720 and 9 x 640x360 remote streams, sent at that size, then scaled to the
-size each tile asked for in `set_video_subscriptions` (what the Rust lane sends). The UI is ui/dist
-on the mock bridge
-pointed at this script's lane (`?lane=ws://...`), so the figures cover the UI's part of the path
-(WebSocket receive, parse, WebGL upload and draw), not the Rust side's decoding and scaling.
+- **webcodecs**: the lane sends the encoded VP8 frames; the page decodes them with WebCodecs
+  `VideoDecoder` and draws the `VideoFrame`s (WebGL texture).
+- **i420**: the Rust side decodes (libvpx), scales to the tile's size, sends I420; the page draws
+  it with WebGL (YUV -> RGB in a shader). This is the fallback (`?video=i420` forces it here).
 
-Run (needs Xvfb, WebKitWebDriver, MiniBrowser: `make deps`; ui/dist: `make ui`):
-    xvfb-run -a dbus-run-session ~/.cache/visio-desktop/venv/bin/python ui/scripts/bench_render.py
-Prints figures; asserts nothing.
+The Rust side is `src-tauri/examples/lane_bench.rs`: the app's `VideoLane` fed with a pre-encoded
+clip of the synthetic pattern per remote track, exactly as the meeting feeds it (network and SRTP
+left out: the same on both paths). The page is ui/dist on the mock bridge pointed at that lane
+(`?lane=ws://...`), in MiniBrowser driven by WebKitWebDriver. Scenarios: 1 x 1280x720 and
+9 x 640x360 remote streams at 30 fps, each path.
+
+Run (needs Xvfb, WebKitWebDriver, MiniBrowser, GStreamer's VP8 decoder: `make deps`; `make ui`):
+    cargo build -p visio-desktop --example lane_bench
+    WEBKIT_DISABLE_DMABUF_RENDERER=1 xvfb-run -a dbus-run-session \
+        ~/.cache/visio-desktop/venv/bin/python ui/scripts/bench_render.py
+Prints one line per scenario and path, and a table; asserts nothing.
 """
 
 import argparse
 import asyncio
+import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.options import ArgOptions
 
 DIST = Path(__file__).resolve().parent.parent / "dist"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/visio-desktop/target"))
+LANE_BENCH = Path(os.environ.get("LANE_BENCH", TARGET / "debug/examples/lane_bench"))
 MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
 CLK = os.sysconf("SC_CLK_TCK")
-EXTRA = os.environ.get("BENCH_QUERY", "")
-
-
-def frame(track: str, w: int, h: int, counter: int, colour: tuple[int, int, int]) -> bytes:
-    """One lane message: BRIDGE.md's header, then I420 planes (a flat colour and a moving bar)."""
-    y = np.full((h, w), colour[0], np.uint8)
-    bar = (counter * 8) % w
-    y[:, bar : bar + 16] = 235
-    cw, ch = (w + 1) // 2, (h + 1) // 2
-    u = np.full((ch, cw), colour[1], np.uint8)
-    v = np.full((ch, cw), colour[2], np.uint8)
-    tid = track.encode()
-    head = struct.pack("<BBBBHHIH", 0x56, 1, 1, 0, w, h, counter, len(tid))
-    return head + tid + y.tobytes() + u.tobytes() + v.tobytes()
-
-
-class Lane:
-    """Sends every track at `fps`, the latest frame only: a frame is skipped while the socket
-    still has a backlog, as the Rust lane does."""
-
-    def __init__(self, tracks: list[tuple[str, int, int]], fps: int):
-        self.tracks = tracks
-        self.fps = fps
-        self.sent = 0
-        self.skipped = 0
-        self.frames: dict[str, list[bytes]] = {}
-        self.resize({t: (w, h) for t, w, h in tracks})
-
-    def resize(self, sizes: dict[str, tuple[int, int]]) -> None:
-        """Frames at these sizes from now on (the Rust lane scales to the size the UI asked)."""
-        colours = [(41, 240, 110), (82, 90, 240), (144, 54, 34), (63, 102, 240)]
-        # A few pre-built frames per track keep this process's CPU out of the figures.
-        self.frames = {
-            t: [frame(t, w, h, n, colours[i % len(colours)]) for n in range(8)]
-            for i, (t, (w, h)) in enumerate(sizes.items())
-        }
-        self.sizes = sizes
-
-    async def handler(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=0)
-        await ws.prepare(request)
-        n = 0
-        period = 1 / self.fps
-        next_t = time.monotonic()
-        reader = asyncio.ensure_future(ws.receive())
-        while not ws.closed:
-            for t, _, _ in self.tracks:
-                transport = request.transport
-                if transport is not None and transport.get_write_buffer_size() > 4 * 1024 * 1024:
-                    self.skipped += 1
-                    continue
-                await ws.send_bytes(self.frames[t][n % 8])
-                self.sent += 1
-            n += 1
-            next_t += period
-            delay = next_t - time.monotonic()
-            if reader.done() and reader.result().type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
-                break
-            await asyncio.sleep(max(0, delay))
-        return ws
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -128,10 +76,8 @@ def free_port() -> int:
     return port
 
 
-def run_scenario(name: str, tracks: list[tuple[str, int, int]], participants: int, seconds: float, fps: int, to_tiles: bool) -> None:
-    lane = Lane(tracks, fps)
+def serve_dist() -> tuple[int, asyncio.AbstractEventLoop]:
     app = web.Application()
-    app.router.add_get("/video", lane.handler)
     app.router.add_get("/", lambda r: web.FileResponse(DIST / "index.html"))
     app.router.add_static("/assets", DIST / "assets")
     loop = asyncio.new_event_loop()
@@ -140,7 +86,19 @@ def run_scenario(name: str, tracks: list[tuple[str, int, int]], participants: in
     port = free_port()
     loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
     threading.Thread(target=loop.run_forever, daemon=True).start()
+    return port, loop
 
+
+def run_scenario(name: str, path: str, tracks: int, width: int, height: int, seconds: float, fps: int, page_port: int, query: str = "") -> dict:
+    host = subprocess.Popen(
+        [str(LANE_BENCH), "--tracks", str(tracks), "--width", str(width), "--height", str(height), "--fps", str(fps)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert host.stdout is not None and host.stdin is not None
+    lane_url = host.stdout.readline().strip()
+    if not lane_url.startswith("ws://"):
+        host.kill()
+        raise SystemExit(f"lane_bench did not start: {lane_url!r}")
     driver_port = free_port()
     drv = subprocess.Popen(["WebKitWebDriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
@@ -148,9 +106,10 @@ def run_scenario(name: str, tracks: list[tuple[str, int, int]], participants: in
     opts.set_capability("browserName", "MiniBrowser")
     opts.set_capability("webkitgtk:browserOptions", {"binary": MINIBROWSER, "args": ["--automation"]})
     d = webdriver.Remote(command_executor=f"http://127.0.0.1:{driver_port}", options=opts)
+    sids = [f"TR_v{i}" for i in range(tracks)]
     try:
         d.set_window_size(1280, 800)
-        d.get(f"http://127.0.0.1:{port}/?participants={participants}&cameras=all&lane=ws://127.0.0.1:{port}/video{EXTRA}")
+        d.get(f"http://127.0.0.1:{page_port}/?participants={tracks + 1}&cameras=all&video={path}{query}&lane={lane_url}")
         wait = lambda js: any(d.execute_script(js) or time.sleep(0.2) for _ in range(150))  # noqa: E731
         wait("return !!document.querySelector('[data-testid=home-link-input]')")
         d.find_element(By.CSS_SELECTOR, "[data-testid=home-link-input]").send_keys("abcdefghij")
@@ -159,46 +118,84 @@ def run_scenario(name: str, tracks: list[tuple[str, int, int]], participants: in
         # The camera preview is off for the benchmark: only remote tiles draw.
         d.find_element(By.CSS_SELECTOR, "[data-testid=prejoin-camera-toggle]").click()
         d.find_element(By.CSS_SELECTOR, "[data-testid=prejoin-join-button]").click()
-        sids = [t for t, _, _ in tracks]
-        count_js = "return Object.fromEntries([...document.querySelectorAll('[data-testid=tile-canvas]')].map(c => [c.dataset.trackSid, Number(c.dataset.frames)]))"
-        wait(f"const f = ({count_js[7:]}); return {sids!r}.every(s => f[s] > 10)")
-        if to_tiles:
+        wait(f"const s = window.__visioMock && window.__visioMock.subscriptions(); return s && s.length >= {tracks}")
+        # What the app does with set_video_subscriptions: the lane sends those tracks at that size.
+        tiles: dict[str, tuple[int, int]] = {}
+        for _ in range(3):
             subs = d.execute_script("return window.__visioMock.subscriptions()")
-            lane.resize({s["trackSid"]: (s["width"] & ~1, s["height"] & ~1) for s in subs if s["trackSid"] in sids})
-            name += " scaled to tiles"
+            tiles = {s["trackSid"]: (s["width"], s["height"]) for s in subs if s["trackSid"] in sids}
+            host.stdin.write(json.dumps(tiles) + "\n")
+            host.stdin.flush()
+            time.sleep(0.5)
+        count_js = "return Object.fromEntries([...document.querySelectorAll('[data-testid=tile-canvas]')].map(c => [c.dataset.trackSid, Number(c.dataset.frames)]))"
+        started = wait(f"const f = ({count_js[7:]}); return {sids!r}.every(s => f[s] > 10)")
         time.sleep(2)
         pids = webkit_pids()
         r0 = d.execute_script("return window.__visioLane.received")
-        f0, c0, s0, t0 = d.execute_script(count_js), cpu_seconds(pids), lane.sent, time.monotonic()
+        f0, cw0, ch0, t0 = d.execute_script(count_js), cpu_seconds(pids), cpu_seconds([host.pid]), time.monotonic()
         time.sleep(seconds)
-        f1, c1, s1, t1 = d.execute_script(count_js), cpu_seconds(pids), lane.sent, time.monotonic()
+        f1, cw1, ch1, t1 = d.execute_script(count_js), cpu_seconds(pids), cpu_seconds([host.pid]), time.monotonic()
         r1 = d.execute_script("return window.__visioLane.received")
         dt = t1 - t0
         drawn = [(f1.get(s, 0) - f0.get(s, 0)) / dt for s in sids]
-        renderers = d.execute_script("return [...new Set([...document.querySelectorAll('[data-testid=tile-canvas]')].map(c => c.dataset.renderer))]")
-        sizes = {f"{w}x{h}" for w, h in lane.sizes.values()}
+        paths = d.execute_script("return [...new Set([...document.querySelectorAll('[data-testid=tile-canvas]')].map(c => c.dataset.path || '-'))]")
+        decoded = d.execute_script("return window.__visioLane.decodedCodecs.join(',') || 'none'")
+        row = {
+            "scenario": name, "path": path, "drawn_min": min(drawn), "drawn_mean": sum(drawn) / len(drawn),
+            "received": (r1 - r0) / dt / tracks, "webkit_cpu": 100 * (cw1 - cw0) / dt, "rust_cpu": 100 * (ch1 - ch0) / dt,
+            "tile": "/".join(sorted({f"{w}x{h}" for w, h in tiles.values()})), "drawn_as": ",".join(paths),
+            "started": bool(started), "webcodecs": decoded,
+        }
+        row["total_cpu"] = row["webkit_cpu"] + row["rust_cpu"]
+        # CPU per drawn frame: comparable across paths even when a busy machine lowers the fps.
+        row["ms_per_frame"] = 10 * row["total_cpu"] / max(0.1, row["drawn_mean"] * tracks)
         print(
-            f"{name}: {len(tracks)} x {'/'.join(sorted(sizes))} sent {(s1 - s0) / dt / len(tracks):.1f} fps/stream, "
-            f"received {(r1 - r0) / dt / len(tracks):.1f}, drawn {min(drawn):.1f}..{max(drawn):.1f} fps/stream (mean {sum(drawn) / len(drawn):.1f}), "
-            f"WebKit CPU {100 * (c1 - c0) / dt:.0f}% of a core, renderer {','.join(renderers)}, skipped {lane.skipped}"
+            f"{name} {path}: tiles {row['tile']}, received {row['received']:.1f} msg/s/stream, drawn "
+            f"{min(drawn):.1f}..{max(drawn):.1f} fps/tile (mean {row['drawn_mean']:.1f}), CPU Rust {row['rust_cpu']:.0f}% + "
+            f"WebKit {row['webkit_cpu']:.0f}% = {row['total_cpu']:.0f}% of a core; drawn as {row['drawn_as']}, page decodes {decoded}",
+            flush=True,
         )
+        return row
     finally:
         d.quit()
         drv.terminate()
         drv.wait()
-        loop.call_soon_threadsafe(loop.stop)
+        host.stdin.close()
+        try:
+            host.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            host.kill()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--fps", type=int, default=30)
+    ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--query", default="", help="added to the page's URL, e.g. '&renderer=2d'")
+    ap.add_argument("--only", choices=["1x720p", "9x360p"], help="one scenario")
     args = ap.parse_args()
     if not (DIST / "index.html").exists():
         raise SystemExit("ui/dist is missing: run `make ui` first")
-    for to_tiles in (False, True):
-        run_scenario("1x720p", [("TR_v0", 1280, 720)], 2, args.seconds, args.fps, to_tiles)
-        run_scenario("9x360p", [(f"TR_v{i}", 640, 360) for i in range(9)], 10, args.seconds, args.fps, to_tiles)
+    if not LANE_BENCH.exists():
+        raise SystemExit(f"{LANE_BENCH} is missing: cargo build -p visio-desktop --example lane_bench")
+    port, _loop = serve_dist()
+    rows = []
+    for name, tracks, w, h in (("1x720p", 1, 1280, 720), ("9x360p", 9, 640, 360)):
+        if args.only and args.only != name:
+            continue
+        for path in ("webcodecs", "i420"):
+            rows.append(run_scenario(name, path, tracks, w, h, args.seconds, args.fps, port, args.query))
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (2 cores; above 2 other work competed)")
+    print("| scenario | path | tiles | fps/tile min (mean) | CPU Rust | CPU WebKit | CPU total | CPU ms per frame drawn |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['scenario']} | {r['path']} | {r['tile']} | {r['drawn_min']:.1f} ({r['drawn_mean']:.1f}) | "
+            f"{r['rust_cpu']:.0f} % | {r['webkit_cpu']:.0f} % | {r['total_cpu']:.0f} % | {r['ms_per_frame']:.2f} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

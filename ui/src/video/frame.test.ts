@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encodeFrame, FrameError, i420ToRgba, parseFrame, rgbToYuv, type I420Frame } from "./frame";
+import { encodeEncodedFrame, encodeFrame, FrameError, i420ToRgba, parseFrame, parseLaneMessage, rgbToYuv, type I420Frame } from "./frame";
 
 function makeFrame(width: number, height: number, trackId = "TR_abc"): I420Frame {
   const cw = Math.ceil(width / 2);
@@ -63,6 +63,47 @@ describe("video-lane frames", () => {
       i420ToRgba(f, out);
       for (let i = 0; i < 3; i++) expect(Math.abs((out[i] ?? 0) - rgb[i]!)).toBeLessThanOrEqual(3);
       expect(out[3]).toBe(255);
+    }
+  });
+
+  it("round-trips an encoded frame and lays its header out as BRIDGE.md says", () => {
+    const data = new Uint8Array([0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01]);
+    const buf = encodeEncodedFrame({ trackId: "TR_v", counter: 9, codec: "vp9", keyframe: true, timestamp: 2 ** 40 + 5, data });
+    const bytes = new Uint8Array(buf);
+    expect(Array.from(bytes.slice(0, 4))).toEqual([0x56, 1, 2, 0]);
+    expect(Array.from(bytes.slice(18, 22))).toEqual([2, 1, 0, 0]);
+    expect(bytes.length).toBe(14 + 4 + 12 + data.length);
+    const f = parseLaneMessage(buf);
+    expect(f.kind).toBe("encoded");
+    if (f.kind !== "encoded") return;
+    expect([f.trackId, f.counter, f.codec, f.keyframe, f.timestamp]).toEqual(["TR_v", 9, "vp9", true, 2 ** 40 + 5]);
+    expect(Array.from(f.data)).toEqual(Array.from(data));
+    // An I420-only reader refuses it clearly.
+    expect(() => parseFrame(buf)).toThrow(/unsupported format 2/);
+    const delta = parseLaneMessage(encodeEncodedFrame({ trackId: "t", counter: 1, codec: "h264", keyframe: false, timestamp: 0, data }));
+    expect(delta.kind === "encoded" && [delta.codec, delta.keyframe]).toEqual(["h264", false]);
+  });
+
+  it("rejects bad encoded frames with an error", () => {
+    const good = new Uint8Array(
+      encodeEncodedFrame({ trackId: "TR_v", counter: 1, codec: "vp8", keyframe: false, timestamp: 33_000, data: new Uint8Array([1, 2, 3]) }),
+    );
+    const mutate = (f: (b: Uint8Array) => void) => {
+      const b = good.slice();
+      f(b);
+      return b.buffer;
+    };
+    const cases: Array<[string, ArrayBuffer, RegExp]> = [
+      ["no codec header", good.slice(0, 14 + 4 + 5).buffer, /header runs past/],
+      ["no data", good.slice(0, 14 + 4 + 12).buffer, /no data/],
+      ["codec 0", mutate((b) => (b[18] = 0)), /unknown codec 0/],
+      ["codec 9", mutate((b) => (b[18] = 9)), /unknown codec 9/],
+      ["huge timestamp", mutate((b) => (b[29] = 0xff)), /timestamp/],
+      ["id past end", mutate((b) => { b[12] = 0xff; b[13] = 0xff; }), /track id/],
+    ];
+    for (const [name, buf, msg] of cases) {
+      expect(() => parseLaneMessage(buf), name).toThrow(FrameError);
+      expect(() => parseLaneMessage(buf), name).toThrow(msg);
     }
   });
 });

@@ -1,13 +1,33 @@
 /**
  * The video lane's binary frame (see `src-tauri/BRIDGE.md`): a 14-byte little-endian header,
- * the track id, then tightly packed I420 planes. Parsing never trusts the sender: every size is
- * checked against the buffer before a plane is viewed, and a bad frame is a `FrameError`.
+ * the track id, then either tightly packed I420 planes (format 1) or an encoded frame for the
+ * webview's WebCodecs decoder (format 2: codec, keyframe flag, timestamp, bitstream). Parsing never
+ * trusts the sender: every size is checked against the buffer before a view is made, and a bad
+ * frame is a `FrameError`.
  */
 
 export const FRAME_MAGIC = 0x56;
 export const FRAME_VERSION = 1;
 export const FORMAT_I420 = 1;
+export const FORMAT_ENCODED = 2;
 const HEADER = 14;
+/** After the track id of an encoded frame: codec (u8), flags (u8), reserved (u16), timestamp µs (u64). */
+const ENCODED_HEADER = 12;
+
+/** Codecs of encoded frames, by their byte on the lane. */
+export const CODECS = ["vp8", "vp9", "h264"] as const;
+export type Codec = (typeof CODECS)[number];
+
+export interface EncodedFrame {
+  kind: "encoded";
+  trackId: string;
+  counter: number;
+  codec: Codec;
+  keyframe: boolean;
+  /** Presentation time in microseconds (from the RTP time). */
+  timestamp: number;
+  data: Uint8Array;
+}
 
 export class FrameError extends Error {
   constructor(message: string) {
@@ -17,6 +37,7 @@ export class FrameError extends Error {
 }
 
 export interface I420Frame {
+  kind?: "i420";
   trackId: string;
   width: number;
   height: number;
@@ -35,8 +56,15 @@ export function chromaSize(width: number, height: number): { width: number; heig
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const utf8Encoder = new TextEncoder();
 
-/** Reads one frame; the planes are views into `buffer` (no copy). */
+/** Reads one I420 frame; the planes are views into `buffer` (no copy). */
 export function parseFrame(buffer: ArrayBuffer): I420Frame {
+  const frame = parseLaneMessage(buffer);
+  if (frame.kind === "encoded") throw new FrameError(`unsupported format ${FORMAT_ENCODED}`);
+  return frame;
+}
+
+/** Reads one lane message of either format; planes and bitstream are views into `buffer`. */
+export function parseLaneMessage(buffer: ArrayBuffer): I420Frame | EncodedFrame {
   if (!(buffer instanceof ArrayBuffer)) throw new FrameError("frame is not binary");
   if (buffer.byteLength < HEADER) throw new FrameError(`frame too short: ${buffer.byteLength} bytes`);
   const view = new DataView(buffer);
@@ -45,10 +73,9 @@ export function parseFrame(buffer: ArrayBuffer): I420Frame {
   const version = view.getUint8(1);
   if (version !== FRAME_VERSION) throw new FrameError(`unsupported version ${version}`);
   const format = view.getUint8(2);
-  if (format !== FORMAT_I420) throw new FrameError(`unsupported format ${format}`);
+  if (format !== FORMAT_I420 && format !== FORMAT_ENCODED) throw new FrameError(`unsupported format ${format}`);
   const width = view.getUint16(4, true);
   const height = view.getUint16(6, true);
-  if (width === 0 || height === 0) throw new FrameError(`empty frame ${width}x${height}`);
   const counter = view.getUint32(8, true);
   const idLength = view.getUint16(12, true);
   if (HEADER + idLength > buffer.byteLength) throw new FrameError("track id runs past the frame");
@@ -59,15 +86,37 @@ export function parseFrame(buffer: ArrayBuffer): I420Frame {
     throw new FrameError("track id is not UTF-8");
   }
   if (trackId.length === 0) throw new FrameError("empty track id");
+  const start = HEADER + idLength;
+  if (format === FORMAT_ENCODED) {
+    if (start + ENCODED_HEADER > buffer.byteLength) throw new FrameError("encoded frame header runs past the frame");
+    const codecByte = view.getUint8(start);
+    const codec = CODECS[codecByte - 1];
+    if (!codec) throw new FrameError(`unknown codec ${codecByte}`);
+    const flags = view.getUint8(start + 1);
+    const timestamp = Number(view.getBigUint64(start + 4, true));
+    if (!Number.isSafeInteger(timestamp)) throw new FrameError("timestamp out of range");
+    const dataStart = start + ENCODED_HEADER;
+    if (dataStart >= buffer.byteLength) throw new FrameError("encoded frame has no data");
+    return {
+      kind: "encoded",
+      trackId,
+      counter,
+      codec,
+      keyframe: (flags & 1) === 1,
+      timestamp,
+      data: new Uint8Array(buffer, dataStart),
+    };
+  }
+  if (width === 0 || height === 0) throw new FrameError(`empty frame ${width}x${height}`);
   const c = chromaSize(width, height);
   const ySize = width * height;
   const cSize = c.width * c.height;
-  const start = HEADER + idLength;
   const expected = start + ySize + 2 * cSize;
   if (buffer.byteLength !== expected) {
     throw new FrameError(`${width}x${height} frame needs ${expected} bytes, got ${buffer.byteLength}`);
   }
   return {
+    kind: "i420",
     trackId,
     width,
     height,
@@ -76,6 +125,27 @@ export function parseFrame(buffer: ArrayBuffer): I420Frame {
     u: new Uint8Array(buffer, start + ySize, cSize),
     v: new Uint8Array(buffer, start + ySize + cSize, cSize),
   };
+}
+
+/** Writes one encoded frame in the lane's format (the tests and the benchmark's lane). */
+export function encodeEncodedFrame(frame: Omit<EncodedFrame, "kind">): ArrayBuffer {
+  const id = utf8Encoder.encode(frame.trackId);
+  if (id.length > 0xffff) throw new FrameError("track id too long");
+  const buffer = new ArrayBuffer(HEADER + id.length + ENCODED_HEADER + frame.data.length);
+  const view = new DataView(buffer);
+  view.setUint8(0, FRAME_MAGIC);
+  view.setUint8(1, FRAME_VERSION);
+  view.setUint8(2, FORMAT_ENCODED);
+  view.setUint32(8, frame.counter >>> 0, true);
+  view.setUint16(12, id.length, true);
+  const bytes = new Uint8Array(buffer);
+  bytes.set(id, HEADER);
+  const start = HEADER + id.length;
+  view.setUint8(start, CODECS.indexOf(frame.codec) + 1);
+  view.setUint8(start + 1, frame.keyframe ? 1 : 0);
+  view.setBigUint64(start + 4, BigInt(frame.timestamp), true);
+  bytes.set(frame.data, start + ENCODED_HEADER);
+  return buffer;
 }
 
 /** Writes one frame in the lane's format (used by the mock lane and the tests). */

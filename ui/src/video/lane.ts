@@ -1,32 +1,75 @@
 /**
- * The video lane: one WebSocket from the Rust side carrying the latest frame of each track the UI
- * asked for. Frames are parsed once and handed to whichever canvas shows that track; a frame that
+ * The video lane: one WebSocket from the Rust side carrying, per track the UI asked for, either
+ * the latest I420 frame or every encoded frame (the WebCodecs path, decoded here by one
+ * `VideoDecoder` per track). On open the page tells Rust which codecs it decodes
+ * (`{"type":"decoders","codecs":[...]}`); Rust sends I420 for any other codec (the fallback).
+ * Decoders ask for keyframes (`{"type":"keyframe","track":...}`) when they start or fail, and a
+ * codec whose decoder keeps failing is withdrawn, so its tracks fall back to I420. A message that
  * does not parse is counted and dropped, and a dropped connection is reopened.
  */
 
 import type { Bridge, VideoSocket } from "../bridge";
-import { parseFrame, type I420Frame } from "./frame";
+import { parseLaneMessage, type Codec, type EncodedFrame, type I420Frame } from "./frame";
+import { supportedCodecs, TrackDecoder } from "./decoder";
 
-export type FrameSink = (frame: I420Frame) => void;
+/** A picture ready to draw: I420 planes, or a decoded `VideoFrame` the sink must `close()`. */
+export type Drawable = { kind: "i420"; frame: I420Frame } | { kind: "video"; frame: VideoFrame };
+
+export type FrameSink = (frame: Drawable) => void;
+
+/** A lane socket that can also carry the page's control messages (a real WebSocket can). */
+type ControlSocket = VideoSocket & { readonly readyState?: number; send?(data: string): void };
 
 export class VideoLane {
-  private socket: VideoSocket | null = null;
+  private socket: ControlSocket | null = null;
   private readonly sinks = new Map<string, Set<FrameSink>>();
+  private readonly decoders = new Map<string, TrackDecoder>();
   private closed = false;
   private retry: ReturnType<typeof setTimeout> | null = null;
-  /** Frames received, and frames rejected by the parser. */
+  /** The codecs decoded here; `null` until the check finished. */
+  private codecs: Codec[] | null = null;
+  /** Frames received, frames rejected by the parser, encoded frames among those received. */
   received = 0;
   rejected = 0;
+  encoded = 0;
 
-  constructor(private readonly bridge: Bridge, private readonly url: string) {
+  constructor(
+    private readonly bridge: Bridge,
+    private readonly url: string,
+    force: string | null = new URLSearchParams(globalThis.location?.search ?? "").get("video"),
+  ) {
+    void supportedCodecs(globalThis as { VideoDecoder?: typeof VideoDecoder }, force).then((codecs) => {
+      this.codecs = codecs;
+      this.announce();
+    });
     this.open();
     // Counters for benchmarks and diagnostics (no frame data).
     (globalThis as { __visioLane?: VideoLane }).__visioLane = this;
   }
 
+  /** The codecs this page decodes now (empty: everything comes as I420). */
+  get decodedCodecs(): readonly Codec[] {
+    return this.codecs ?? [];
+  }
+
+  private send(message: object): void {
+    const s = this.socket;
+    // The mock's fake lane cannot send: it only ever sends I420.
+    if (!s || s.readyState !== 1 || typeof s.send !== "function") return;
+    try {
+      s.send(JSON.stringify(message));
+    } catch {
+      // The socket closed meanwhile; it is reopened and announced again.
+    }
+  }
+
+  private announce(): void {
+    if (this.codecs !== null) this.send({ type: "decoders", codecs: this.codecs });
+  }
+
   private open(): void {
     if (this.closed) return;
-    let socket: VideoSocket;
+    let socket: ControlSocket;
     try {
       socket = this.bridge.openVideoLane(this.url);
     } catch (e) {
@@ -36,8 +79,12 @@ export class VideoLane {
     }
     socket.binaryType = "arraybuffer";
     socket.onmessage = (ev) => this.onMessage(ev.data);
+    socket.onopen = () => this.announce();
     socket.onclose = () => {
       if (this.socket === socket) this.socket = null;
+      // A new connection starts every stream on a keyframe: start the decoders afresh.
+      for (const d of this.decoders.values()) d.close();
+      this.decoders.clear();
       this.scheduleReopen();
     };
     socket.onerror = () => undefined;
@@ -57,16 +104,52 @@ export class VideoLane {
       this.rejected++;
       return;
     }
-    let frame: I420Frame;
+    let frame: I420Frame | EncodedFrame;
     try {
-      frame = parseFrame(data);
+      frame = parseLaneMessage(data);
     } catch (e) {
       if (this.rejected++ === 0) console.warn("video lane: frame dropped:", e);
       return;
     }
     this.received++;
-    const sinks = this.sinks.get(frame.trackId);
-    if (sinks) for (const sink of sinks) sink(frame);
+    if (frame.kind === "encoded") {
+      this.encoded++;
+      this.decoderFor(frame.trackId)?.push(frame);
+      return;
+    }
+    this.deliver(frame.trackId, { kind: "i420", frame });
+  }
+
+  private deliver(trackId: string, d: Drawable): void {
+    const sinks = this.sinks.get(trackId);
+    if (!sinks || sinks.size === 0) {
+      if (d.kind === "video") d.frame.close();
+      return;
+    }
+    if (d.kind === "i420") {
+      for (const sink of sinks) sink(d);
+      return;
+    }
+    // Each sink owns its own reference to the picture.
+    for (const sink of sinks) sink({ kind: "video", frame: d.frame.clone() });
+    d.frame.close();
+  }
+
+  private decoderFor(trackId: string): TrackDecoder | null {
+    let d = this.decoders.get(trackId);
+    if (d) return d;
+    if (!this.sinks.has(trackId) || typeof VideoDecoder === "undefined") return null;
+    d = new TrackDecoder({
+      output: (frame) => this.deliver(trackId, { kind: "video", frame }),
+      requestKeyframe: () => this.send({ type: "keyframe", track: trackId }),
+      giveUp: (codec, reason) => {
+        console.warn(`video lane: ${codec} decoding failed (${reason}); falling back to I420`);
+        this.codecs = (this.codecs ?? []).filter((c) => c !== codec);
+        this.announce();
+      },
+    });
+    this.decoders.set(trackId, d);
+    return d;
   }
 
   /** Sends `trackId`'s frames to `sink` until the returned function is called. */
@@ -79,13 +162,19 @@ export class VideoLane {
     set.add(sink);
     return () => {
       set?.delete(sink);
-      if (set?.size === 0) this.sinks.delete(trackId);
+      if (set?.size === 0) {
+        this.sinks.delete(trackId);
+        this.decoders.get(trackId)?.close();
+        this.decoders.delete(trackId);
+      }
     };
   }
 
   close(): void {
     this.closed = true;
     if (this.retry !== null) clearTimeout(this.retry);
+    for (const d of this.decoders.values()) d.close();
+    this.decoders.clear();
     this.socket?.close();
     this.socket = null;
   }

@@ -1,6 +1,8 @@
 /**
  * Draws I420 frames on a canvas: WebGL with the YUV → RGB conversion in a fragment shader (three
  * one-byte textures, no conversion on the CPU), else a 2D canvas with the conversion in script.
+ * WebCodecs `VideoFrame`s are uploaded as one texture (`texImage2D`) or drawn with `drawImage`,
+ * at most at the canvas's size on screen (a large layer in a small tile is scaled down here).
  * `preserveDrawingBuffer` keeps the last picture readable by `toDataURL()` (the end-to-end test).
  */
 
@@ -9,6 +11,8 @@ import { i420ToRgba, type I420Frame } from "./frame";
 export interface Renderer {
   readonly kind: "webgl" | "2d";
   draw(frame: I420Frame): void;
+  /** Draws a decoded picture, at most `maxWidth`x`maxHeight` (device pixels; 0: its own size). */
+  drawVideo(frame: VideoFrame, maxWidth: number, maxHeight: number): void;
   dispose(): void;
 }
 
@@ -33,6 +37,21 @@ void main() {
   float v = texture2D(u_v, v_uv).r - 0.5020;
   gl_FragColor = vec4(y + 1.5958 * v, y - 0.39173 * u - 0.81290 * v, y + 2.017 * u, 1.0);
 }`;
+
+const FRAGMENT_RGB = `
+precision mediump float;
+varying vec2 v_uv;
+uniform sampler2D u_rgb;
+void main() {
+  gl_FragColor = vec4(texture2D(u_rgb, v_uv).rgb, 1.0);
+}`;
+
+/** The canvas size for a `w`x`h` picture in a box of at most `maxW`x`maxH` (aspect kept). */
+export function fitSize(w: number, h: number, maxW: number, maxH: number): { width: number; height: number } {
+  if (maxW <= 0 || maxH <= 0 || (w <= maxW && h <= maxH)) return { width: w, height: h };
+  const k = Math.min(maxW / w, maxH / h);
+  return { width: Math.max(2, Math.round(w * k)), height: Math.max(2, Math.round(h * k)) };
+}
 
 function compile(gl: WebGLRenderingContext, type: number, source: string): WebGLShader | null {
   const shader = gl.createShader(type);
@@ -67,11 +86,22 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
   gl.attachShader(program, fs);
   gl.linkProgram(program);
   if (!gl.getProgramParameter(program, gl.LINK_STATUS)) return null;
+  // The RGB program for VideoFrames shares the vertex shader and the quad.
+  const fsRgb = compile(gl, gl.FRAGMENT_SHADER, FRAGMENT_RGB);
+  const rgbProgram = gl.createProgram();
+  if (!fsRgb || !rgbProgram) return null;
+  gl.attachShader(rgbProgram, vs);
+  gl.attachShader(rgbProgram, fsRgb);
+  gl.bindAttribLocation(rgbProgram, 0, "a_pos");
+  gl.bindAttribLocation(program, 0, "a_pos");
+  gl.linkProgram(program);
+  gl.linkProgram(rgbProgram);
+  if (!gl.getProgramParameter(rgbProgram, gl.LINK_STATUS)) return null;
   gl.useProgram(program);
   const buffer = gl.createBuffer();
   gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
   gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-  const pos = gl.getAttribLocation(program, "a_pos");
+  const pos = 0;
   gl.enableVertexAttribArray(pos);
   gl.vertexAttribPointer(pos, 2, gl.FLOAT, false, 0, 0);
   gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
@@ -86,6 +116,16 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
     gl.uniform1i(gl.getUniformLocation(program, name), unit);
     return tex;
   });
+  const rgbTexture = gl.createTexture();
+  gl.activeTexture(gl.TEXTURE3);
+  gl.bindTexture(gl.TEXTURE_2D, rgbTexture);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+  gl.useProgram(rgbProgram);
+  gl.uniform1i(gl.getUniformLocation(rgbProgram, "u_rgb"), 3);
+  gl.useProgram(program);
   // Textures are allocated once per size and then only overwritten (cheaper in software GL).
   const allocated = [0, 0, 0].map(() => ({ w: 0, h: 0 }));
   const upload = (unit: number, w: number, h: number, data: Uint8Array) => {
@@ -111,6 +151,7 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
         canvas.width = frame.width;
         canvas.height = frame.height;
       }
+      gl.useProgram(program);
       gl.viewport(0, 0, frame.width, frame.height);
       const cw = Math.ceil(frame.width / 2);
       const ch = Math.ceil(frame.height / 2);
@@ -119,13 +160,28 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
       upload(2, cw, ch, frame.v);
       gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
     },
+    drawVideo(frame, maxWidth, maxHeight) {
+      const size = fitSize(frame.displayWidth, frame.displayHeight, maxWidth, maxHeight);
+      if (canvas.width !== size.width || canvas.height !== size.height) {
+        canvas.width = size.width;
+        canvas.height = size.height;
+      }
+      gl.useProgram(rgbProgram);
+      gl.viewport(0, 0, size.width, size.height);
+      gl.activeTexture(gl.TEXTURE3);
+      gl.bindTexture(gl.TEXTURE_2D, rgbTexture);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, frame);
+      gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    },
     dispose() {
       if (disposed) return;
       disposed = true;
       liveWebgl--;
       for (const t of textures) gl.deleteTexture(t);
+      gl.deleteTexture(rgbTexture);
       gl.deleteBuffer(buffer);
       gl.deleteProgram(program);
+      gl.deleteProgram(rgbProgram);
       // Give the context back now rather than at garbage collection.
       gl.getExtension("WEBGL_lose_context")?.loseContext();
     },
@@ -148,6 +204,15 @@ function canvas2dRenderer(canvas: HTMLCanvasElement): Renderer {
       }
       i420ToRgba(frame, image.data);
       ctx.putImageData(image, 0, 0);
+    },
+    drawVideo(frame, maxWidth, maxHeight) {
+      if (!ctx) return;
+      const size = fitSize(frame.displayWidth, frame.displayHeight, maxWidth, maxHeight);
+      if (canvas.width !== size.width || canvas.height !== size.height) {
+        canvas.width = size.width;
+        canvas.height = size.height;
+      }
+      ctx.drawImage(frame, 0, 0, size.width, size.height);
     },
     dispose() {
       image = null;
