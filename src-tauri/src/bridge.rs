@@ -17,6 +17,11 @@ pub enum ErrorCode {
     CameraBusy,
     CameraMissing,
     MicrophoneMissing,
+    SpeakerMissing,
+    /// Nobody admitted us from the waiting room in time.
+    LobbyTimeout,
+    /// The user cancelled (leaving the waiting room).
+    Cancelled,
     NoKeychain,
     NotConnected,
     Protocol,
@@ -63,6 +68,20 @@ impl From<engine::EngineError> for AppError {
     }
 }
 
+impl From<media::DeviceError> for AppError {
+    fn from(e: media::DeviceError) -> Self {
+        use media::DeviceError as E;
+        let code = match &e {
+            E::CameraMissing(_) => ErrorCode::CameraMissing,
+            E::CameraBusy(_) => ErrorCode::CameraBusy,
+            E::MicrophoneMissing(_) => ErrorCode::MicrophoneMissing,
+            E::SpeakerMissing(_) => ErrorCode::SpeakerMissing,
+            _ => ErrorCode::Internal,
+        };
+        AppError::new(code, e.to_string())
+    }
+}
+
 impl From<visio_api::ApiError> for AppError {
     fn from(e: visio_api::ApiError) -> Self {
         use visio_api::ApiError as E;
@@ -70,7 +89,9 @@ impl From<visio_api::ApiError> for AppError {
             E::InvalidLink { .. } | E::RoomNotFound { .. } => ErrorCode::InvalidLink,
             E::NotVisio { .. } => ErrorCode::Protocol,
             E::Unauthorized { .. } => ErrorCode::Unauthorized,
-            E::Forbidden { .. } | E::Denied | E::LobbyTimeout { .. } => ErrorCode::Denied,
+            E::Forbidden { .. } | E::Denied => ErrorCode::Denied,
+            E::LobbyTimeout { .. } => ErrorCode::LobbyTimeout,
+            E::Cancelled => ErrorCode::Cancelled,
             E::Unreachable { .. } | E::Timeout { .. } | E::Tls { .. } => ErrorCode::Unreachable,
             _ => ErrorCode::Internal,
         };
@@ -309,6 +330,8 @@ pub struct JoinResult {
     pub room_name: String,
     pub room_code: String,
     pub link: String,
+    /// The user administers this room (its owner): lobby admission and moderation.
+    pub is_admin: bool,
     pub local: Participant,
     pub participants: Vec<Participant>,
 }
@@ -376,6 +399,15 @@ pub enum RoomEvent {
     Notification {
         kind: String,
     },
+    /// `join` is waiting in the room's lobby until an organiser admits us (`cancel_join`).
+    Lobby {
+        status: visio_api::LobbyStatus,
+    },
+    /// A camera, microphone or speaker could not be opened or stopped; the meeting goes on.
+    DeviceUnavailable {
+        kind: engine::DeviceUse,
+        reason: String,
+    },
     ConnectionState {
         state: ConnectionState,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -411,6 +443,30 @@ pub struct ResolveRequest {
 #[serde(rename_all = "camelCase")]
 pub struct CreateRoomRequest {
     pub server: Option<String>,
+    /// Register the room with this access level (`restricted`: a waiting room); the
+    /// creator becomes its administrator.
+    pub access_level: Option<visio_api::AccessLevel>,
+}
+
+/// Someone in the lobby, for an administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingParticipant {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmitRequest {
+    pub id: String,
+    pub allow: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantRequest {
+    pub identity: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -5,9 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use engine::{PublishOptions, Room, RoomOptions, TrackKind, TrackSetting};
+use engine::{PlayoutOptions, PublishOptions, Room, RoomOptions, TrackKind, TrackSetting};
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+use visio_api::{AdminAuth, VisioClient};
 
 use crate::bridge::*;
 use crate::links;
@@ -27,7 +30,15 @@ pub struct Launch {
     /// Size of the published camera (the synthetic pattern), `1280x720` by default.
     pub camera_size: Option<(u32, u32)>,
     pub default_server: Option<String>,
+    /// The test pattern and tone instead of the camera and microphone (tests, demos).
+    pub fake_devices: bool,
+    /// How long to wait in a room's lobby (Visio: 10 minutes).
+    pub lobby_timeout: Option<Duration>,
 }
+
+/// Device ids of the synthetic camera and microphone (`--fake-devices`).
+pub const SYNTHETIC_CAMERA: &str = "synthetic-pattern";
+pub const SYNTHETIC_MICROPHONE: &str = "synthetic-tone";
 
 pub struct Client {
     pub store: Store,
@@ -37,6 +48,11 @@ pub struct Client {
     emit: Emit,
     meeting: tokio::sync::Mutex<Option<Meeting>>,
     low_bandwidth: Mutex<LowBandwidthMode>,
+    /// One Visio API client per server, so that its cookies (the session that owns the rooms
+    /// created here, the lobby's participant id) last across commands.
+    apis: Mutex<HashMap<String, VisioClient>>,
+    /// Cancels the `join` waiting in a lobby, if one is.
+    lobby: Mutex<Option<CancellationToken>>,
 }
 
 struct Meeting {
@@ -48,6 +64,7 @@ struct Meeting {
     api: visio_api::VisioClient,
     room_key: String,
     token: String,
+    is_admin: bool,
 }
 
 /// What the event pump and the commands both read and change.
@@ -80,6 +97,8 @@ impl Client {
             emit,
             meeting: Default::default(),
             low_bandwidth,
+            apis: Default::default(),
+            lobby: Default::default(),
         })
     }
 
@@ -107,9 +126,33 @@ impl Client {
         links::resolve(input, &self.default_server())
     }
 
-    pub fn create_room(&self, server: Option<String>) -> CmdResult<RoomRef> {
+    /// A new room: without an access level a fresh random code (any valid code is a room);
+    /// with one, registered on the server, which makes this app its administrator.
+    pub async fn create_room(
+        &self,
+        server: Option<String>,
+        access_level: Option<visio_api::AccessLevel>,
+    ) -> CmdResult<RoomRef> {
         let server = server.unwrap_or_else(|| self.default_server());
-        links::resolve(&room_code::random(), &server)
+        let fresh = links::resolve(&room_code::random(), &server)?;
+        let Some(level) = access_level else {
+            return Ok(fresh);
+        };
+        let api = self.api_for(&fresh.link)?;
+        let room = api.create_room(None, level).await?;
+        links::resolve(&room.slug, &server)
+    }
+
+    /// The API client of the server of `link`, the same one each time.
+    fn api_for(&self, link: &str) -> CmdResult<VisioClient> {
+        let link = visio_api::RoomLink::parse(link)?;
+        let mut apis = self.apis.lock().map_err(internal)?;
+        if let Some(api) = apis.get(link.server.as_str()) {
+            return Ok(api.clone());
+        }
+        let api = VisioClient::new(&link.server, Default::default())?;
+        apis.insert(link.server.to_string(), api.clone());
+        Ok(api)
     }
 
     pub fn settings(&self) -> Settings {
@@ -122,25 +165,65 @@ impl Client {
         s
     }
 
+    /// The machine's cameras, microphones and speakers; with `--fake-devices` the synthetic
+    /// camera and microphone (what is then published) and the real speakers.
     pub fn list_devices(&self) -> Devices {
-        // The engine publishes the synthetic devices only, for now: list what is really used.
-        Devices {
-            cameras: vec![Device {
-                id: "synthetic-pattern".into(),
-                label: "Mire de test (caméra simulée)".into(),
-                is_default: true,
-            }],
-            microphones: vec![Device {
-                id: "synthetic-tone".into(),
-                label: "Tonalité 440 Hz (micro simulé)".into(),
-                is_default: true,
-            }],
-            speakers: vec![Device {
-                id: "default".into(),
-                label: "Sortie par défaut".into(),
-                is_default: true,
-            }],
+        let entry = |d: media::DeviceInfo| Device {
+            id: d.id,
+            label: d.label,
+            is_default: d.default,
+        };
+        let speakers = media::list_audio(media::DeviceKind::Speaker)
+            .into_iter()
+            .map(entry)
+            .collect();
+        if self.launch.fake_devices {
+            return Devices {
+                cameras: vec![Device {
+                    id: SYNTHETIC_CAMERA.into(),
+                    label: "Mire de test (caméra simulée)".into(),
+                    is_default: true,
+                }],
+                microphones: vec![Device {
+                    id: SYNTHETIC_MICROPHONE.into(),
+                    label: "Tonalité 440 Hz (micro simulé)".into(),
+                    is_default: true,
+                }],
+                speakers,
+            };
         }
+        Devices {
+            cameras: media::list_cameras().into_iter().map(entry).collect(),
+            microphones: media::list_audio(media::DeviceKind::Microphone)
+                .into_iter()
+                .map(entry)
+                .collect(),
+            speakers,
+        }
+    }
+
+    /// A short 440 Hz tone on `speaker` (`None`: the system default) through the same
+    /// playout path as the meeting's audio (Opus, jitter buffer, mixer, cpal). Returns once
+    /// the device is open; the tone plays on its own thread.
+    pub async fn play_test_sound(&self, speaker: Option<String>) -> CmdResult<()> {
+        tokio::task::spawn_blocking(move || {
+            let playout = media::Playout::open(speaker.as_deref(), TEST_SOUND_JITTER)?;
+            for (seq, packet) in test_sound_packets()?.into_iter().enumerate() {
+                playout.push("test-sound", seq as u64, packet);
+            }
+            // ALSA's pulse plugin buffers up to about 2 s before it plays: keep the device
+            // open long enough for the whole tone, away from the command.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2500));
+                if let Some(f) = playout.failure() {
+                    tracing::warn!("test sound: the speaker failed: {f}");
+                }
+                drop(playout);
+            });
+            Ok(())
+        })
+        .await
+        .map_err(internal)?
     }
 
     pub fn start_preview(&self) {
@@ -168,35 +251,26 @@ impl Client {
                 "a display name is needed",
             ));
         }
-        let mut slot = self.meeting.lock().await;
-        if let Some(old) = slot.take() {
-            old.leave().await;
-        }
         (self.emit)(RoomEvent::ConnectionState {
             state: ConnectionState::Connecting,
             reason: None,
             code: None,
         });
         let link = visio_api::RoomLink::parse(&room_ref.link)?;
-        let api = visio_api::VisioClient::new(&link.server, Default::default())?;
+        let api = self.api_for(&room_ref.link)?;
         let visio_room = api.room(&link.slug, name).await?;
-        let access = visio_room.livekit.clone().ok_or_else(|| {
-            AppError::new(
-                ErrorCode::Denied,
-                "this room has a waiting room; joining through it is not in the app yet",
-            )
-        })?;
-        let (w, h) = self.launch.camera_size.unwrap_or((1280, 720));
-        let options = RoomOptions {
-            publish: Some(PublishOptions {
-                width: w,
-                height: h,
-                ..PublishOptions::fake_devices()
-            }),
-            ..Default::default()
+        let access = match visio_room.livekit.clone() {
+            Some(access) => access,
+            None => self.wait_in_lobby(&api, visio_room.key(), name).await?,
         };
-        let (room, events) = Room::connect(&access.url, &access.token, options).await?;
+        let mut slot = self.meeting.lock().await;
+        if let Some(old) = slot.take() {
+            old.leave().await;
+        }
+        let (room, events) =
+            Room::connect(&access.url, &access.token, self.room_options(&req)).await?;
         let room = Arc::new(room);
+        self.lane.attach_room(Some(Arc::downgrade(&room)));
         let lp = room.local_participant().clone();
         let remote: HashMap<String, Participant> = room
             .remote_participants()
@@ -244,6 +318,7 @@ impl Client {
                 room_name: room.name().to_owned(),
                 room_code: room_ref.room_code.clone(),
                 link: room_ref.link.clone(),
+                is_admin: visio_room.is_administrable,
                 local: s.local.clone(),
                 participants: s.remote.values().cloned().collect(),
             }
@@ -256,8 +331,170 @@ impl Client {
             api,
             room_key: visio_room.key().to_owned(),
             token: access.token,
+            is_admin: visio_room.is_administrable,
         });
         Ok(result)
+    }
+
+    /// What to publish and where to play: the chosen camera and microphone (the synthetic
+    /// ones with `--fake-devices` or when chosen), the chosen speaker.
+    fn room_options(&self, req: &JoinRequest) -> RoomOptions {
+        let (w, h) = self.launch.camera_size.unwrap_or((1280, 720));
+        let fake = self.launch.fake_devices
+            || req.camera_id.as_deref() == Some(SYNTHETIC_CAMERA)
+            || req.microphone_id.as_deref() == Some(SYNTHETIC_MICROPHONE);
+        let base = if fake {
+            PublishOptions::fake_devices()
+        } else {
+            PublishOptions::devices()
+        };
+        RoomOptions {
+            publish: Some(PublishOptions {
+                width: w,
+                height: h,
+                camera: req.camera_id.clone().filter(|_| !fake),
+                microphone: req.microphone_id.clone().filter(|_| !fake),
+                ..base
+            }),
+            // The synthetic devices are for tests and demos, which run without sound.
+            playout: (!fake).then(|| PlayoutOptions {
+                device: req.speaker_id.clone(),
+            }),
+            // For the video lane's WebCodecs path (it picks the path per track).
+            encoded_video: true,
+            ..Default::default()
+        }
+    }
+
+    /// Waits in the lobby until admitted (the LiveKit access), refused (`denied`), timed out
+    /// (`lobby_timeout`) or cancelled by [`Client::cancel_join`] (`cancelled`).
+    async fn wait_in_lobby(
+        &self,
+        api: &VisioClient,
+        room_key: &str,
+        name: &str,
+    ) -> CmdResult<visio_api::LiveKitAccess> {
+        let cancel = CancellationToken::new();
+        if let Some(old) = self.lobby.lock().map_err(internal)?.replace(cancel.clone()) {
+            old.cancel();
+        }
+        (self.emit)(RoomEvent::Lobby {
+            status: visio_api::LobbyStatus::Waiting,
+        });
+        let limit = self
+            .launch
+            .lobby_timeout
+            .unwrap_or(visio_api::LOBBY_TIMEOUT);
+        let result = api
+            .wait_for_entry(
+                room_key,
+                name,
+                visio_api::LOBBY_POLL_INTERVAL,
+                limit,
+                &cancel,
+                |_| {},
+            )
+            .await;
+        // Done waiting: drop our token, not the one of a join that replaced this one.
+        cancel.cancel();
+        if let Ok(mut l) = self.lobby.lock() {
+            l.take_if(|c| c.is_cancelled());
+        }
+        let status = match &result {
+            Ok(_) => visio_api::LobbyStatus::Accepted,
+            Err(visio_api::ApiError::Denied) => visio_api::LobbyStatus::Denied,
+            Err(_) => visio_api::LobbyStatus::Unknown,
+        };
+        (self.emit)(RoomEvent::Lobby { status });
+        Ok(result?)
+    }
+
+    /// Stops waiting in the lobby: the pending `join` fails with `cancelled`.
+    pub fn cancel_join(&self) {
+        if let Some(c) = self.lobby.lock().ok().and_then(|mut l| l.take()) {
+            c.cancel();
+        }
+    }
+
+    /// The lobby of the meeting's room (administrators).
+    pub async fn waiting_participants(&self) -> CmdResult<Vec<WaitingParticipant>> {
+        self.with_admin(async |m| {
+            let list = m
+                .api
+                .waiting_participants(&m.room_key, AdminAuth::Bearer(&m.token))
+                .await?;
+            Ok(list
+                .into_iter()
+                .filter(|p| p.status == visio_api::LobbyStatus::Waiting)
+                .map(|p| WaitingParticipant {
+                    id: p.id,
+                    name: p.username,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Admits (or refuses) someone waiting in the lobby (administrators).
+    pub async fn admit_participant(&self, id: &str, allow: bool) -> CmdResult<()> {
+        self.with_admin(async |m| {
+            m.api
+                .enter(&m.room_key, id, allow, AdminAuth::Bearer(&m.token))
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Mutes another participant's microphone (administrators).
+    pub async fn mute_participant(&self, identity: &str) -> CmdResult<()> {
+        self.with_admin(async |m| {
+            let track = {
+                let s = m.shared.lock().map_err(internal)?;
+                let p = s.remote.get(identity).ok_or_else(|| {
+                    AppError::new(ErrorCode::NotConnected, format!("{identity} is not here"))
+                })?;
+                p.tracks
+                    .iter()
+                    .find(|t| t.kind == TrackKind::Audio && t.source != "screen_share_audio")
+                    .map(|t| t.sid.clone())
+                    .ok_or_else(|| {
+                        AppError::new(
+                            ErrorCode::MicrophoneMissing,
+                            format!("{identity} publishes no microphone"),
+                        )
+                    })?
+            };
+            m.api
+                .mute_participant(&m.room_key, AdminAuth::Bearer(&m.token), identity, &track)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes another participant from the meeting (administrators).
+    pub async fn remove_participant(&self, identity: &str) -> CmdResult<()> {
+        self.with_admin(async |m| {
+            m.api
+                .remove_participant(&m.room_key, AdminAuth::Bearer(&m.token), identity)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn with_admin<T>(&self, f: impl AsyncFnOnce(&Meeting) -> CmdResult<T>) -> CmdResult<T> {
+        self.with_meeting(async |m| {
+            if !m.is_admin {
+                return Err(AppError::new(
+                    ErrorCode::Denied,
+                    "only an organiser of the room can do this",
+                ));
+            }
+            f(m).await
+        })
+        .await
     }
 
     pub async fn leave(&self) {
@@ -412,6 +649,34 @@ impl Meeting {
     }
 }
 
+/// The whole test sound is pushed at once: the jitter buffer must hold all of it.
+const TEST_SOUND_JITTER: media::JitterConfig = media::JitterConfig {
+    target_packets: 3,
+    max_packets: 32,
+    max_concealed: 5,
+};
+
+/// The test sound: 600 ms of a 440 Hz tone at a comfortable level, as 20 ms Opus packets,
+/// fading in and out so that it does not click.
+fn test_sound_packets() -> CmdResult<Vec<Vec<u8>>> {
+    const FRAME: usize = media::SAMPLE_RATE as usize / 50;
+    const FRAMES: usize = 30;
+    let mut tone = media::ToneSource::new(440.0, 0.3, 20);
+    let mut encoder = media::OpusEncoder::new(Default::default()).map_err(internal)?;
+    let ramp = FRAME * 5;
+    (0..FRAMES)
+        .map(|i| {
+            let mut pcm = tone.samples(FRAME);
+            for (j, s) in pcm.iter_mut().enumerate() {
+                let at = i * FRAME + j;
+                let gain = (at.min(FRAME * FRAMES - at) as f32 / ramp as f32).min(1.0);
+                *s = (*s as f32 * gain) as i16;
+            }
+            encoder.encode(&pcm).map_err(internal)
+        })
+        .collect()
+}
+
 fn internal<E: std::fmt::Display>(e: E) -> AppError {
     AppError::new(ErrorCode::Internal, e.to_string())
 }
@@ -510,6 +775,10 @@ async fn pump(
                 track_sid, frame, ..
             } => {
                 lane.push(&track_sid, frame);
+                continue;
+            }
+            E::EncodedVideoReceived(frame) => {
+                lane.push_encoded(frame);
                 continue;
             }
             E::Connected => vec![RoomEvent::ConnectionState {
@@ -705,6 +974,15 @@ async fn pump(
                 reason: None,
                 code: None,
             }],
+            E::Caption(c) => vec![RoomEvent::Caption {
+                participant_identity: c.participant_identity,
+                segment_id: c.segment_id,
+                text: c.text,
+                is_final: c.is_final,
+            }],
+            E::DeviceUnavailable { kind, reason } => {
+                vec![RoomEvent::DeviceUnavailable { kind, reason }]
+            }
             E::Disconnected { reason } => {
                 let lower = reason.to_ascii_lowercase();
                 let code = if ["removed", "kick", "denied", "duplicate"]
@@ -790,5 +1068,29 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(visio_notification("a", b"\xff not json").is_none());
+    }
+
+    /// The test sound decodes, through the meeting's playout mixer, to a 440 Hz tone of the
+    /// planned length and level.
+    #[test]
+    fn test_sound_is_a_440_hz_tone_through_the_playout_path() {
+        let packets = test_sound_packets().expect("encoded");
+        assert_eq!(packets.len(), 30, "600 ms in 20 ms packets");
+        let playout = media::Playout::detached(TEST_SOUND_JITTER);
+        for (seq, p) in packets.into_iter().enumerate() {
+            playout.push("t", seq as u64, p);
+        }
+        let mixer = playout.mixer();
+        let mut m = mixer.lock().expect("mixer");
+        // Past the fade-in and the jitter buffer's start, the steady part of the tone.
+        let _ = m.mix(media::SAMPLE_RATE as usize / 5);
+        let steady = m.mix(media::SAMPLE_RATE as usize / 5);
+        let hz = media::dominant_hz(&steady, media::SAMPLE_RATE).expect("a tone");
+        assert!((hz - 440.0).abs() < 5.0, "{hz} Hz");
+        let rms = media::rms(&steady);
+        assert!(
+            (0.15..0.3).contains(&rms),
+            "0.3 amplitude gives RMS 0.21: {rms}"
+        );
     }
 }

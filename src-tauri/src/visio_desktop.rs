@@ -15,8 +15,9 @@
 //!   the UI opens the pre-join screen for it, or joins at once with `--join`.
 //! - A link opened while the app runs (a second launch, a `visio://` deep link from the
 //!   desktop) goes to the running app as the `app` event `openLink`; no second window.
-//! - `--fake-devices`: the test pattern and a 440 Hz tone as camera and microphone. The engine
-//!   publishes only these for now, so this is also the default.
+//! - `--fake-devices`: the test pattern and a 440 Hz tone as camera and microphone (tests,
+//!   demos); otherwise the machine's devices, chosen in pre-join. A missing camera or
+//!   microphone leaves the meeting without it, with a message (`deviceUnavailable`).
 //! - `--server URL`: the Visio server for bare room codes and new rooms
 //!   (default `https://visio.numerique.gouv.fr`).
 //! - Settings and recent rooms: JSON in `~/.config/visio-desktop/` (`VISIO_DESKTOP_CONFIG_DIR`
@@ -31,8 +32,14 @@
 //! Joining through Visio's REST API (the `visio_api` crate), media, chat, reactions, raised
 //! hands (Visio's `toggle-hand/`), adaptive stream (the simulcast layer that fits each tile,
 //! unlisted video paused by the server) and the low-bandwidth modes are real. The camera and
-//! microphone are the synthetic ones until the engine publishes real devices; rooms with a
-//! waiting room are refused with `denied` until the lobby is wired.
+//! microphone, the speaker (with a test sound), rooms with a waiting room (the `lobby` event,
+//! `cancel_join`; an organiser admits from the meeting) and moderation by the room's
+//! organiser (mute, remove) are real. Captions shown are those the room's agents send
+//! (`lk.transcription`); on-device captions are not in the app yet. Changing devices during
+//! a meeting needs an engine API that does not exist yet.
+//!
+//! Without a GPU the app sets `WEBKIT_DISABLE_DMABUF_RENDERER=1` before WebKit starts (see
+//! [`has_render_node`]).
 
 pub mod bridge;
 pub mod client;
@@ -95,8 +102,9 @@ fn resolve_room(c: AppState<'_>, request: ResolveRequest) -> CmdResult<RoomRef> 
 }
 
 #[tauri::command]
-fn create_room(c: AppState<'_>, request: Option<CreateRoomRequest>) -> CmdResult<RoomRef> {
-    c.create_room(request.and_then(|r| r.server))
+async fn create_room(c: AppState<'_>, request: Option<CreateRoomRequest>) -> CmdResult<RoomRef> {
+    let r = request.unwrap_or_default();
+    c.create_room(r.server, r.access_level).await
 }
 
 #[tauri::command]
@@ -137,18 +145,38 @@ async fn stop_preview(c: AppState<'_>) -> CmdResult<()> {
 }
 
 #[tauri::command]
-fn play_test_sound(request: Option<TestSoundRequest>) -> CmdResult<()> {
-    let _ = request;
-    // No audio output is wired in the engine yet: say so rather than pretend.
-    Err(AppError::new(
-        ErrorCode::Internal,
-        "audio playout is not available in this build yet",
-    ))
+async fn play_test_sound(c: AppState<'_>, request: Option<TestSoundRequest>) -> CmdResult<()> {
+    c.play_test_sound(request.and_then(|r| r.speaker_id)).await
 }
 
 #[tauri::command]
 async fn join(c: AppState<'_>, request: JoinRequest) -> CmdResult<JoinResult> {
     c.join(request).await
+}
+
+#[tauri::command]
+fn cancel_join(c: AppState<'_>) {
+    c.cancel_join()
+}
+
+#[tauri::command]
+async fn waiting_participants(c: AppState<'_>) -> CmdResult<Vec<WaitingParticipant>> {
+    c.waiting_participants().await
+}
+
+#[tauri::command]
+async fn admit_participant(c: AppState<'_>, request: AdmitRequest) -> CmdResult<()> {
+    c.admit_participant(&request.id, request.allow).await
+}
+
+#[tauri::command]
+async fn mute_participant(c: AppState<'_>, request: ParticipantRequest) -> CmdResult<()> {
+    c.mute_participant(&request.identity).await
+}
+
+#[tauri::command]
+async fn remove_participant(c: AppState<'_>, request: ParticipantRequest) -> CmdResult<()> {
+    c.remove_participant(&request.identity).await
 }
 
 #[tauri::command]
@@ -231,6 +259,8 @@ pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
         name: args.name,
         camera_size: args.camera_size,
         default_server: args.server,
+        fake_devices: args.fake_devices,
+        lobby_timeout: None,
     };
     tauri::Builder::<R>::new()
         .setup(move |app| {
@@ -258,6 +288,11 @@ pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
             stop_preview,
             play_test_sound,
             join,
+            cancel_join,
+            waiting_participants,
+            admit_participant,
+            mute_participant,
+            remove_participant,
             leave,
             set_microphone,
             set_camera,
@@ -270,8 +305,31 @@ pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
         ])
 }
 
+/// Without a GPU (no `/dev/dri/renderD*`), WebKitGTK's DMA-BUF renderer draws 3-5x slower
+/// than its shared-memory one (measured with `ui/scripts/bench_render.py`): choose the
+/// latter, unless the user set `WEBKIT_DISABLE_DMABUF_RENDERER` themselves. Must run before
+/// WebKit starts and before any other thread exists (it changes the environment).
+fn software_rendering_without_gpu() {
+    const VAR: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
+    if std::env::var_os(VAR).is_none() && !has_render_node(std::path::Path::new("/dev/dri")) {
+        std::env::set_var(VAR, "1");
+    }
+}
+
+/// Whether `dri` holds a GPU render node (`renderD128`, ...).
+pub fn has_render_node(dri: &std::path::Path) -> bool {
+    std::fs::read_dir(dri)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+        })
+        .unwrap_or(false)
+}
+
 /// Runs the app (the `visio-desktop` binary).
 pub fn run() {
+    software_rendering_without_gpu();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VISIO_LOG")
@@ -296,5 +354,25 @@ pub fn run() {
     if let Err(e) = result {
         eprintln!("visio-desktop: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_nodes_are_found_only_when_present() {
+        let dir = std::env::temp_dir().join(format!("visio-dri-{}", rand::random::<u64>()));
+        assert!(!has_render_node(&dir), "no /dev/dri at all");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("card0"), b"").expect("card0");
+        assert!(
+            !has_render_node(&dir),
+            "a display card without a render node"
+        );
+        std::fs::write(dir.join("renderD128"), b"").expect("renderD128");
+        assert!(has_render_node(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use room_server::{RoomServer, ServerConfig};
 use tokio::sync::mpsc;
 use visio_desktop::bridge::{
-    ErrorCode, JoinRequest, LowBandwidthMode, RoomEvent as UiEvent, VideoTile,
+    ConnectionState, ErrorCode, JoinRequest, LowBandwidthMode, RoomEvent as UiEvent, VideoTile,
 };
 use visio_desktop::client::{Client, Launch};
 use visio_desktop::settings::Store;
@@ -64,12 +64,18 @@ async fn next_engine<T>(
 }
 
 async fn client() -> (Client, mpsc::UnboundedReceiver<UiEvent>) {
+    client_with(Launch::default()).await
+}
+
+/// An app with the synthetic devices (this machine has no camera or microphone).
+async fn client_with(launch: Launch) -> (Client, mpsc::UnboundedReceiver<UiEvent>) {
     let dir = std::env::temp_dir().join(format!("visio-desktop-it-{}", rand::random::<u64>()));
     let (tx, rx) = mpsc::unbounded_channel();
     let c = Client::start(
         Launch {
             camera_size: Some((320, 180)),
-            ..Default::default()
+            fake_devices: true,
+            ..launch
         },
         Store::at(&dir),
         Arc::new(move |e| {
@@ -317,4 +323,320 @@ async fn bad_links_and_unreachable_servers_have_their_code() {
         app.resolve_room("ABCDEFGHIJ").unwrap().room_code,
         "abc-defg-hij"
     );
+}
+
+fn join_request(link: &str, name: &str) -> JoinRequest {
+    JoinRequest {
+        link: link.into(),
+        display_name: name.into(),
+        camera_on: false,
+        mic_on: true,
+        camera_id: None,
+        microphone_id: None,
+        speaker_id: None,
+    }
+}
+
+/// Captions a room agent sends on `lk.transcription` for bob's microphone reach the UI as
+/// bob's, the interim text first, then the final text of the same segment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_captions_reach_the_ui_attributed_to_the_speaker() {
+    let server = RoomServer::start(ServerConfig::ephemeral())
+        .await
+        .expect("server");
+    let code = "cap-tion-sss";
+    let (bob, _bob_events) = engine::Room::connect(
+        &server.url(),
+        &token(code, "bob"),
+        engine::RoomOptions {
+            publish: Some(engine::PublishOptions {
+                video: false,
+                ..engine::PublishOptions::fake_devices()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("bob joins");
+    let (app, mut ui) = client().await;
+    let joined = app
+        .join(join_request(
+            &format!("http://{}/{code}", server.http_addr()),
+            "Alice",
+        ))
+        .await
+        .expect("alice joins");
+    let bob_audio = match joined
+        .participants
+        .iter()
+        .find(|p| p.identity == "bob")
+        .and_then(|p| p.tracks.iter().find(|t| t.kind == engine::TrackKind::Audio))
+    {
+        Some(t) => t.sid.clone(),
+        None => {
+            next_ui(&mut ui, Duration::from_secs(10), |e| match e {
+                UiEvent::TrackPublished { identity, track }
+                    if identity == "bob" && track.kind == engine::TrackKind::Audio =>
+                {
+                    Some(track.sid.clone())
+                }
+                _ => None,
+            })
+            .await
+        }
+    };
+    let (agent, mut agent_events) =
+        engine::Room::connect(&server.url(), &token(code, "agent"), Default::default())
+            .await
+            .expect("the agent joins");
+    next_engine(&mut agent_events, Duration::from_secs(10), |e| {
+        matches!(e, engine::RoomEvent::Connected).then_some(())
+    })
+    .await;
+    let attrs = |final_: bool| {
+        [
+            ("lk.segment_id", "SG_1"),
+            ("lk.transcribed_track_id", bob_audio.as_str()),
+            (
+                "lk.transcription_final",
+                if final_ { "true" } else { "false" },
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    };
+    agent
+        .send_text_with_attributes(
+            engine::TRANSCRIPTION_TOPIC,
+            "Bonjour à",
+            attrs(false),
+            vec![],
+        )
+        .await
+        .expect("interim sent");
+    agent
+        .send_text_with_attributes(
+            engine::TRANSCRIPTION_TOPIC,
+            "Bonjour à tous.",
+            attrs(true),
+            vec![],
+        )
+        .await
+        .expect("final sent");
+    // Interim updates (the engine may repeat one as the stream ends), then the final text.
+    let mut seen = vec![];
+    while !seen
+        .last()
+        .is_some_and(|c: &(String, String, String, bool)| c.3)
+    {
+        let c = next_ui(&mut ui, Duration::from_secs(10), |e| match e {
+            UiEvent::Caption {
+                participant_identity,
+                segment_id,
+                text,
+                is_final,
+            } => Some((
+                participant_identity.clone(),
+                segment_id.clone(),
+                text.clone(),
+                *is_final,
+            )),
+            _ => None,
+        })
+        .await;
+        seen.push(c);
+    }
+    let bob_says = |text: &str, f: bool| ("bob".to_owned(), "SG_1".to_owned(), text.to_owned(), f);
+    assert_eq!(seen[0], bob_says("Bonjour à", false), "{seen:?}");
+    assert_eq!(
+        seen.last(),
+        Some(&bob_says("Bonjour à tous.", true)),
+        "the speaker is bob (the transcribed track's owner), not the agent that sent them"
+    );
+    assert!(
+        seen[..seen.len() - 1]
+            .iter()
+            .all(|c| c == &bob_says("Bonjour à", false)),
+        "{seen:?}"
+    );
+    app.leave().await;
+    agent.disconnect().await;
+    bob.disconnect().await;
+}
+
+/// A room with a waiting room, created by one app (its organiser): a guest app waits in the
+/// lobby, the organiser is told, lists and admits them; then mutes and removes them. Other
+/// guests are refused, time out or cancel, each with its own code; a guest cannot moderate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lobby_admission_and_moderation_between_two_apps() {
+    let server = RoomServer::start(ServerConfig::ephemeral())
+        .await
+        .expect("server");
+    let http = format!("http://{}", server.http_addr());
+    let (owner, mut owner_ui) = client().await;
+    let room = owner
+        .create_room(Some(http.clone()), Some(visio_api::AccessLevel::Restricted))
+        .await
+        .expect("a registered room");
+    assert!(room.link.starts_with(&http), "{room:?}");
+    let joined = owner
+        .join(join_request(&room.link, "Organiser"))
+        .await
+        .expect("the organiser joins directly");
+    assert!(joined.is_admin, "the creator administers the room");
+    // Server data reaches the organiser once its data channels are up.
+    next_ui(&mut owner_ui, Duration::from_secs(15), |e| {
+        matches!(
+            e,
+            UiEvent::ConnectionState {
+                state: ConnectionState::Connected,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+
+    // The guest waits: its join is pending and its UI is told.
+    let (guest, mut guest_ui) = client().await;
+    let guest = Arc::new(guest);
+    let g = guest.clone();
+    let link = room.link.clone();
+    let pending = tokio::spawn(async move { g.join(join_request(&link, "Invitée")).await });
+    next_ui(&mut guest_ui, Duration::from_secs(10), |e| match e {
+        UiEvent::Lobby { status } => (*status == visio_api::LobbyStatus::Waiting).then_some(()),
+        _ => None,
+    })
+    .await;
+    next_ui(&mut owner_ui, Duration::from_secs(15), |e| match e {
+        UiEvent::Notification { kind } => (kind == "participantWaiting").then_some(()),
+        _ => None,
+    })
+    .await;
+    let waiting = owner.waiting_participants().await.expect("the lobby");
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].name, "Invitée");
+    assert!(!pending.is_finished(), "still waiting until admitted");
+    owner
+        .admit_participant(&waiting[0].id, true)
+        .await
+        .expect("admitted");
+    let guest_joined = tokio::time::timeout(Duration::from_secs(20), pending)
+        .await
+        .expect("the guest gets in")
+        .expect("task")
+        .expect("joined");
+    assert!(!guest_joined.is_admin);
+    let guest_identity = guest_joined.local.identity.clone();
+    assert!(owner
+        .waiting_participants()
+        .await
+        .expect("lobby")
+        .is_empty());
+
+    // A guest cannot moderate.
+    let e = guest
+        .remove_participant(&joined.local.identity)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Denied);
+
+    // The organiser mutes the guest's microphone once the organiser's app knows it.
+    next_ui(&mut owner_ui, Duration::from_secs(15), |e| match e {
+        UiEvent::TrackPublished { identity, track }
+            if identity == &guest_identity && track.kind == engine::TrackKind::Audio =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    owner
+        .mute_participant(&guest_identity)
+        .await
+        .expect("muted");
+    next_ui(&mut owner_ui, Duration::from_secs(15), |e| match e {
+        UiEvent::TrackMuted {
+            identity, muted, ..
+        } if identity == &guest_identity => muted.then_some(()),
+        _ => None,
+    })
+    .await;
+    // Unknown participants get a clear error, and the app goes on.
+    let e = owner.mute_participant("nobody").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotConnected);
+
+    // Removed: the guest's meeting ends with `denied`.
+    owner
+        .remove_participant(&guest_identity)
+        .await
+        .expect("removed");
+    let code = next_ui(&mut guest_ui, Duration::from_secs(15), |e| match e {
+        UiEvent::ConnectionState {
+            state: ConnectionState::Disconnected,
+            code,
+            ..
+        } => Some(*code),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, Some(ErrorCode::Denied));
+
+    // Refused.
+    let (refused, _) = client().await;
+    let refused = Arc::new(refused);
+    let r = refused.clone();
+    let link = room.link.clone();
+    let pending = tokio::spawn(async move { r.join(join_request(&link, "Refusé")).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let id = loop {
+        let list = owner.waiting_participants().await.expect("lobby");
+        if let Some(p) = list.iter().find(|p| p.name == "Refusé") {
+            break p.id.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the guest in the lobby"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    owner.admit_participant(&id, false).await.expect("denied");
+    let e = tokio::time::timeout(Duration::from_secs(20), pending)
+        .await
+        .expect("answer in time")
+        .expect("task")
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Denied, "{e:?}");
+
+    // Nobody answers: a short lobby limit gives `lobby_timeout`.
+    let (late, _) = client_with(Launch {
+        lobby_timeout: Some(Duration::from_secs(2)),
+        ..Default::default()
+    })
+    .await;
+    let e = late
+        .join(join_request(&room.link, "Patient"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::LobbyTimeout, "{e:?}");
+
+    // The user leaves the waiting room.
+    let (quitter, mut quitter_ui) = client().await;
+    let quitter = Arc::new(quitter);
+    let q = quitter.clone();
+    let link = room.link.clone();
+    let pending = tokio::spawn(async move { q.join(join_request(&link, "Pressé")).await });
+    next_ui(&mut quitter_ui, Duration::from_secs(10), |e| {
+        matches!(e, UiEvent::Lobby { .. }).then_some(())
+    })
+    .await;
+    quitter.cancel_join();
+    let e = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("cancelled at once")
+        .expect("task")
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Cancelled, "{e:?}");
+    owner.leave().await;
 }

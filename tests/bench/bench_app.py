@@ -230,7 +230,7 @@ def rendering(args, n: int, size: str, seconds: float = 10.0):
     app = None
     try:
         time.sleep(2)
-        app = App(args.app, [link, "--name", "Bench", "--join", "--camera-size", "320x180"])
+        app = App(args.app, [link, "--name", "Bench", "--join", "--camera-size", "320x180", "--fake-devices"])
         app.wait("return document.querySelectorAll('[data-testid=\"tile-canvas\"][data-track-sid^=\"TR_\"]').length >= arguments[0]", 60, n)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and sum(1 for v in app.frames().values() if v > 0) < n:
@@ -286,7 +286,7 @@ def meeting(args, seconds: float = 15.0):
         app = None
         try:
             time.sleep(2)
-            app = App(args.app, [link, "--name", "Bench", "--join"])
+            app = App(args.app, [link, "--name", "Bench", "--join", "--fake-devices"])
             app.wait("return Object.values((() => { const o = {}; document.querySelectorAll('[data-testid=\"tile-canvas\"][data-track-sid^=\"TR_\"]').forEach(c => o[c.dataset.trackSid] = Number(c.dataset.frames)); return o; })()).filter(v => v > 0).length >= 3", 60)
             time.sleep(5)
             before = app.frames()

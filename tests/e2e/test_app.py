@@ -113,7 +113,8 @@ class Bot:
 @pytest.mark.asyncio
 async def test_meeting_through_the_ui(server, launch_app):
     async with Bot(server) as bot:
-        driver = await asyncio.to_thread(launch_app)
+        # The synthetic camera and microphone: the bot checks the microphone's mute.
+        driver = await asyncio.to_thread(launch_app, "--fake-devices")
         # Home: paste the room link, go to the pre-join screen, join with a name.
         await type_into(driver, "home-link-input", f"{server.http}/{ROOM}")
         await click(driver, "home-join-button")

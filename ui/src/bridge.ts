@@ -15,6 +15,9 @@ export type ErrorCode =
   | "camera_busy"
   | "camera_missing"
   | "microphone_missing"
+  | "speaker_missing"
+  | "lobby_timeout"
+  | "cancelled"
   | "no_keychain"
   | "not_connected"
   | "protocol"
@@ -30,6 +33,9 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "camera_busy",
   "camera_missing",
   "microphone_missing",
+  "speaker_missing",
+  "lobby_timeout",
+  "cancelled",
   "no_keychain",
   "not_connected",
   "protocol",
@@ -144,6 +150,8 @@ export interface JoinResult {
   roomName: string;
   roomCode: string;
   link: string;
+  /** The user administers the room: lobby admission and moderation. */
+  isAdmin: boolean;
   local: Participant;
   participants: Participant[];
 }
@@ -153,6 +161,15 @@ export interface VideoTile {
   trackSid: string;
   width: number;
   height: number;
+}
+
+export type AccessLevel = "public" | "trusted" | "restricted";
+export type LobbyStatus = "waiting" | "accepted" | "denied" | "unknown";
+
+/** Someone in the waiting room, as an organiser sees them. */
+export interface WaitingParticipant {
+  id: string;
+  name: string;
 }
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
@@ -170,6 +187,8 @@ export type RoomEvent =
   | { type: "reaction"; fromIdentity: string; emoji: string }
   | { type: "caption"; participantIdentity: string; segmentId: string; text: string; final: boolean }
   | { type: "notification"; kind: string }
+  | { type: "lobby"; status: LobbyStatus }
+  | { type: "deviceUnavailable"; kind: DeviceKind; reason: string }
   | { type: "connectionState"; state: ConnectionState; reason?: string; code?: ErrorCode }
   | { type: "micLevel"; level: number };
 
@@ -179,7 +198,7 @@ export type AppEvent = { type: "openLink"; link: string };
 export interface Commands {
   app_info: [undefined, AppInfo];
   resolve_room: [{ input: string }, RoomRef];
-  create_room: [{ server?: string }, RoomRef];
+  create_room: [{ server?: string; accessLevel?: AccessLevel }, RoomRef];
   recent_rooms: [undefined, RecentRoom[]];
   get_settings: [undefined, Settings];
   update_settings: [SettingsUpdate, Settings];
@@ -188,6 +207,11 @@ export interface Commands {
   stop_preview: [undefined, void];
   play_test_sound: [{ speakerId: string | null }, void];
   join: [JoinRequest, JoinResult];
+  cancel_join: [undefined, void];
+  waiting_participants: [undefined, WaitingParticipant[]];
+  admit_participant: [{ id: string; allow: boolean }, void];
+  mute_participant: [{ identity: string }, void];
+  remove_participant: [{ identity: string }, void];
   leave: [undefined, void];
   set_microphone: [{ enabled: boolean }, void];
   set_camera: [{ enabled: boolean }, void];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JoinResult, Participant } from "../bridge";
-import { initialMeeting, meetingReducer, micMuted, type MeetingState } from "./state";
+import { initialMeeting, meetingReducer, micMuted, raisedHands, type MeetingState } from "./state";
 
 function p(identity: string, isLocal = false): Participant {
   return {
@@ -16,7 +16,7 @@ function p(identity: string, isLocal = false): Participant {
   };
 }
 
-const join: JoinResult = { roomName: "r", roomCode: "abc-defg-hij", link: "https://h/abc-defg-hij", local: p("me", true), participants: [p("bob"), p("me", true)] };
+const join: JoinResult = { roomName: "r", roomCode: "abc-defg-hij", link: "https://h/abc-defg-hij", isAdmin: false, local: p("me", true), participants: [p("bob"), p("me", true)] };
 
 function run(...actions: Parameters<typeof meetingReducer>[1][]): MeetingState {
   return actions.reduce(meetingReducer, initialMeeting(join));
@@ -71,5 +71,15 @@ describe("meeting state", () => {
     );
     expect(s.participants[1]?.handRaisedAt).toBe("2026-01-01T10:00:00Z");
     expect(s.connection).toBe("reconnecting");
+  });
+  it("lists raised hands in the order they were raised, whatever the time zone", () => {
+    const hand = (id: string, at: string | null) => ({ ...p(id), handRaisedAt: at });
+    const order = raisedHands([
+      hand("late", "2026-11-23T10:00:05+00:00"),
+      hand("none", null),
+      hand("first", "2026-11-23T11:00:01+01:00"),
+      hand("second", "2026-11-23T10:00:03Z"),
+    ]).map((x) => x.identity);
+    expect(order).toEqual(["first", "second", "late"]);
   });
 });

@@ -135,6 +135,8 @@ export function meetingReducer(s: MeetingState, a: MeetingAction): MeetingState 
     case "connectionState":
       return { ...s, connection: a.state };
     case "micLevel":
+    case "lobby":
+    case "deviceUnavailable":
       return s;
     case "ui/chatOpen":
       return { ...s, chatOpen: a.open, unread: a.open ? 0 : s.unread };
@@ -156,4 +158,13 @@ export function micMuted(p: Participant): boolean {
 
 export function cameraOn(p: Participant): boolean {
   return p.tracks.some((t) => t.source === "camera" && !t.muted);
+}
+
+/** Raised hands in the order they were raised (Visio's `handRaisedAt`), for the organiser. */
+export function raisedHands(participants: Participant[]): Participant[] {
+  const at = (p: Participant) => {
+    const ms = Date.parse(p.handRaisedAt ?? "");
+    return Number.isNaN(ms) ? Number.MAX_SAFE_INTEGER : ms;
+  };
+  return participants.filter((p) => p.handRaisedAt).sort((a, b) => at(a) - at(b) || a.name.localeCompare(b.name));
 }

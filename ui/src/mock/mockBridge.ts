@@ -318,7 +318,7 @@ class MockBridge implements Bridge {
       speaking: false,
     };
     this.startMeeting();
-    return { roomName: roomCode, roomCode, link, local, participants: this.participants };
+    return { roomName: roomCode, roomCode, link, isAdmin: this.params.get("admin") !== null, local, participants: this.participants };
   }
 
   private startMeeting(): void {
