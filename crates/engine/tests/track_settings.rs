@@ -65,7 +65,6 @@ async fn wait_for_size(events: &mut UnboundedReceiver<RoomEvent>, size: (u32, u3
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: a 240x134 tile still gets the 480x270 layer; the SFU layer choice for the smallest layer is to be investigated"]
 async fn layer_follows_tile_size_and_disabled_tracks_stop() {
     let server = RoomServer::start(ServerConfig::ephemeral())
         .await

@@ -12,14 +12,21 @@ pub fn quality_of_rid(rid: &str) -> VideoQuality {
     }
 }
 
-/// The quality a subscriber should get for a requested tile size: the smallest layer at least as
-/// large as asked, or the largest layer. `layers` are the publisher's advertised layers.
-pub fn quality_for_size(layers: &[VideoLayer], width: u32, height: u32) -> VideoQuality {
-    let mut sorted: Vec<&VideoLayer> = layers.iter().filter(|l| l.width > 0).collect();
-    sorted.sort_by_key(|l| l.width);
+/// How much smaller than the requested height a layer may be and still be chosen, as in
+/// livekit-server (`layerSelectionTolerance`): a 135-row tile takes the 134-row layer.
+pub const LAYER_SELECTION_TOLERANCE: f32 = 0.9;
+
+/// The quality a subscriber should get for a requested tile size, by LiveKit's rule
+/// (livekit-server's `GetQualityForDimension`): layers are compared by height only, the
+/// requested height less [`LAYER_SELECTION_TOLERANCE`], and the smallest layer at least that
+/// tall wins, else the largest. `layers` are the publisher's advertised layers.
+pub fn quality_for_size(layers: &[VideoLayer], _width: u32, height: u32) -> VideoQuality {
+    let mut sorted: Vec<&VideoLayer> = layers.iter().filter(|l| l.height > 0).collect();
+    sorted.sort_by_key(|l| l.height);
+    let need = (height as f32 * LAYER_SELECTION_TOLERANCE) as u32;
     sorted
         .iter()
-        .find(|l| l.width >= width && l.height >= height)
+        .find(|l| l.height >= need)
         .or(sorted.last())
         .and_then(|l| VideoQuality::try_from(l.quality).ok())
         .unwrap_or(VideoQuality::High)
@@ -85,6 +92,20 @@ mod tests {
         assert_eq!(quality_for_size(&layers, 300, 170), VideoQuality::Low);
         assert_eq!(quality_for_size(&layers, 600, 300), VideoQuality::Medium);
         assert_eq!(quality_for_size(&layers, 1920, 1080), VideoQuality::High);
+        // LiveKit's 10 % tolerance: a layer a few rows short of the tile still fits it.
+        assert_eq!(quality_for_size(&layers, 320, 199), VideoQuality::Low);
+        assert_eq!(quality_for_size(&layers, 320, 202), VideoQuality::Medium);
+        // Heights only: a wide tile does not pull a taller layer.
+        assert_eq!(quality_for_size(&layers, 400, 180), VideoQuality::Low);
+        // The layers a 960x540 publisher sends (odd heights rounded down by the encoder).
+        let odd = [
+            layer(VideoQuality::Low, 240, 134),
+            layer(VideoQuality::Medium, 480, 270),
+            layer(VideoQuality::High, 960, 540),
+        ];
+        assert_eq!(quality_for_size(&odd, 240, 135), VideoQuality::Low);
+        assert_eq!(quality_for_size(&odd, 480, 270), VideoQuality::Medium);
+        assert_eq!(quality_for_size(&odd, 0, 0), VideoQuality::Low);
         let rids = ["f", "q", "h"];
         assert_eq!(
             pick_rid(rids.into_iter(), VideoQuality::Low).as_deref(),
