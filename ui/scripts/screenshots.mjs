@@ -243,6 +243,50 @@ try {
   check(await until(p, () => !!document.querySelector('[data-testid="home-link-input"]')), "error screen back to home");
   await p.close();
 
+  // The waiting room, guest side: waiting screen, leaving it, then admitted.
+  p = await page();
+  await p.getByTestId("home-link-input").fill("lob-defg-hij");
+  await p.getByTestId("home-join-button").click();
+  await p.getByTestId("prejoin-join-button").click();
+  await p.getByTestId("prejoin-lobby").waitFor();
+  check((await p.textContent("h1")) === "En attente d’admission", "lobby: waiting to be admitted");
+  await shot(p, "prejoin-lobby");
+  await p.getByTestId("prejoin-lobby-cancel").click();
+  check(await until(p, () => !!document.querySelector('[data-testid="prejoin-join-button"]') && !document.querySelector('[data-testid="prejoin-lobby"]')), "lobby: leaving it returns to pre-join");
+  await p.getByTestId("prejoin-join-button").click();
+  await p.getByTestId("prejoin-lobby").waitFor();
+  check(await until(p, () => !!document.querySelector('[data-testid="meeting-root"]'), undefined, 15000), "lobby: admitted, in the meeting");
+  await p.close();
+
+  // The organiser: lobby requests, raised hands in order, mute and remove.
+  p = await page("?participants=5&admin=1&waiting=1");
+  await toMeeting(p);
+  check(await until(p, () => document.querySelectorAll('[data-testid="lobby-request"]').length === 2), "organiser: two people waiting, with admit and refuse");
+  await shot(p, "meeting-lobby-requests");
+  await p.getByTestId("lobby-admit").first().click();
+  check(await until(p, () => document.querySelectorAll('[data-testid="lobby-request"]').length === 1), "organiser: admitted one, one left");
+  await p.getByTestId("lobby-deny").first().click();
+  check(await until(p, () => !document.querySelector('[data-testid="lobby-requests"]')), "organiser: refused the other, requests gone");
+  await p.getByTestId("control-participants").click();
+  const order = await p.evaluate(() => [...document.querySelectorAll('#participants-panel li[data-hand-order]:not([data-hand-order=""])')].map((li) => `${li.getAttribute("data-identity")}:${li.getAttribute("data-hand-order")}`));
+  check(JSON.stringify(order) === JSON.stringify(["user-2:1", "user-0:2"]), `raised hands in the order raised, first on top (${order.join(" ")})`);
+  await p.locator('#participants-panel li[data-identity="user-0"] [data-testid="participant-mute"]').click();
+  check(await until(p, () => document.querySelector('#participants-panel li[data-identity="user-0"] [data-testid="participant-mute"]')?.disabled === true), "organiser mutes a participant");
+  const remove = p.locator('#participants-panel li[data-identity="user-3"] [data-testid="participant-remove"]');
+  await remove.click();
+  check((await remove.getAttribute("aria-label"))?.startsWith("Confirmer") === true, "removal asks for confirmation");
+  await shot(p, "meeting-moderation");
+  await remove.click();
+  check(await until(p, () => !document.querySelector('#participants-panel li[data-identity="user-3"]')), "organiser removes a participant");
+  await p.close();
+
+  // A camera unplugged during the meeting: message, the meeting goes on without it.
+  p = await page("?participants=3&devicelost=1");
+  await toMeeting(p);
+  check(await until(p, () => document.querySelector('.banner.warn')?.textContent?.includes("caméra") === true), "camera lost: explained");
+  check((await p.getByTestId("control-camera").getAttribute("aria-pressed")) === "false" && (await p.getByTestId("meeting-root").count()) === 1, "camera lost: off, still in the meeting");
+  await p.close();
+
   p = await page("?participants=4", { width: 700, height: 900 });
   await toMeeting(p);
   await p.waitForTimeout(600);

@@ -99,6 +99,7 @@ export interface Devices {
 }
 
 export type DeviceKind = "camera" | "microphone" | "speaker";
+export const DEVICE_KINDS: readonly DeviceKind[] = ["camera", "microphone", "speaker"];
 
 export type Quality = "excellent" | "good" | "poor" | "lost" | "unknown";
 export const QUALITIES: readonly Quality[] = ["excellent", "good", "poor", "lost", "unknown"];

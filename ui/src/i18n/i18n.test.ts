@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ERROR_CODES, LOW_BANDWIDTH_MODES, QUALITIES } from "../bridge";
+import { DEVICE_KINDS, ERROR_CODES, LOW_BANDWIDTH_MODES, QUALITIES } from "../bridge";
 import { SHORTCUTS } from "../shortcuts";
 import { catalogs, flatKeys, LANGUAGES, lookup, setLanguage, t } from "./i18n";
 
@@ -54,6 +54,7 @@ describe("i18n", () => {
       ...LOW_BANDWIDTH_MODES.map((m) => `settings.lowBandwidthModes.${m}`),
       ...LANGUAGES.map((l) => `settings.languages.${l}`),
       ...SHORTCUTS.map((s) => `shortcuts.${s.id}`),
+      ...DEVICE_KINDS.map((k) => `meeting.deviceLost.${k}`),
     ];
     expect(built.filter((k) => !fr.includes(k))).toEqual([]);
     // And no template key in the sources outside those families.
@@ -61,7 +62,7 @@ describe("i18n", () => {
     for (const file of sources(srcDir)) {
       for (const m of readFileSync(file, "utf8").matchAll(/\bt\(`([^`$]*)\$\{/g)) if (m[1] !== undefined) templated.add(m[1]);
     }
-    expect([...templated].sort()).toEqual(["error.", "quality.", "settings.languages.", "settings.lowBandwidthModes.", "shortcuts."]);
+    expect([...templated].sort()).toEqual(["error.", "meeting.deviceLost.", "quality.", "settings.languages.", "settings.lowBandwidthModes.", "shortcuts."]);
   });
 
   it("has no visible text hard-coded in the components", () => {

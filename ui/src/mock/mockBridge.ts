@@ -7,8 +7,10 @@
  * `locked=language,lowBandwidth`, `lang=en`, `link=…` (launch link), `cameras=all` (every
  * participant has a camera), `lane=ws://…` (a real video lane: the rendering benchmark),
  * `reconnect=1` (reconnecting from 2 s to 12 s), `lost=1` (connection lost for good at 3 s),
- * `waiting=1` (someone waits in the lobby).
- * Room codes starting with `zzz` answer `room_full`, `den` `denied`, and links to a host named
+ * `waiting=1` (someone waits in the lobby), `admin=1` (the user organises the room: lobby requests
+ * and moderation), `devicelost=1` (the camera stops at 2 s).
+ * Room codes starting with `zzz` answer `room_full`, `den` `denied`, `lob` wait in the lobby
+ * (admitted after 4 s unless `cancel_join`), and links to a host named
  * `down.example` answer `unreachable`.
  */
 
@@ -126,6 +128,8 @@ class MockBridge implements Bridge {
   private localCamera = false;
   private localMic = false;
   private localName = "";
+  private lobbyCancel: (() => void) | null = null;
+  private waitingList: Array<{ id: string; name: string }> = [];
   private settings: Settings;
   private recent: RecentRoom[];
   private devices: Devices;
@@ -223,8 +227,46 @@ class MockBridge implements Bridge {
         return undefined;
       case "play_test_sound":
         return undefined;
-      case "join":
-        return this.join(req as unknown as RequestOf<"join">);
+      case "join": {
+        const r = req as unknown as RequestOf<"join">;
+        if (!this.resolve(r.link).roomCode.startsWith("lob")) return this.join(r);
+        this.emit({ type: "lobby", status: "waiting" });
+        return new Promise((resolve, reject) => {
+          const timer = setTimeout(() => {
+            this.lobbyCancel = null;
+            this.emit({ type: "lobby", status: "accepted" });
+            try {
+              resolve(this.join(r));
+            } catch (e) {
+              reject(e);
+            }
+          }, 4000);
+          this.lobbyCancel = () => {
+            clearTimeout(timer);
+            this.emit({ type: "lobby", status: "unknown" });
+            reject(err("cancelled", "cancelled"));
+          };
+        });
+      }
+      case "cancel_join":
+        this.lobbyCancel?.();
+        this.lobbyCancel = null;
+        return undefined;
+      case "waiting_participants":
+        return this.waitingList;
+      case "admit_participant":
+        this.waitingList = this.waitingList.filter((w) => w.id !== req.id);
+        return undefined;
+      case "mute_participant": {
+        const p = this.participants.find((x) => x.identity === req.identity);
+        const mic = p?.tracks.find((t) => t.source === "microphone");
+        if (p && mic) this.emit({ type: "trackMuted", identity: p.identity, trackSid: mic.sid, muted: true });
+        return undefined;
+      }
+      case "remove_participant":
+        this.participants = this.participants.filter((x) => x.identity !== req.identity);
+        this.emit({ type: "participantDisconnected", identity: String(req.identity) });
+        return undefined;
       case "leave":
         this.stopMeeting();
         return undefined;
@@ -300,7 +342,8 @@ class MockBridge implements Bridge {
         name: NAMES[i % NAMES.length] ?? `P${i}`,
         isLocal: false,
         attributes: {},
-        handRaisedAt: i === 2 ? new Date().toISOString() : null,
+        // Hands raised a minute ago (user-2) and, for an organiser, ten seconds ago (user-0).
+        handRaisedAt: i === 2 ? new Date(Date.now() - 60e3).toISOString() : i === 0 && this.params.get("admin") ? new Date(Date.now() - 10e3).toISOString() : null,
         tracks,
         quality: qualities[i % qualities.length] ?? "good",
         speaking: false,
@@ -341,7 +384,14 @@ class MockBridge implements Bridge {
         if (this.params.get("reconnect") && tick === 2) this.emit({ type: "connectionState", state: "reconnecting" });
         if (this.params.get("reconnect") && tick === 12) this.emit({ type: "connectionState", state: "connected" });
         if (this.params.get("lost") && tick === 3) this.emit({ type: "connectionState", state: "disconnected", reason: "signalling closed, resume failed after 15 s", code: "not_connected" });
-        if (this.params.get("waiting") && tick === 2) this.emit({ type: "notification", kind: "participantWaiting" });
+        if (this.params.get("waiting") && tick === 2) {
+          this.waitingList = [
+            { id: "lobby-1", name: "Dominique Martin" },
+            { id: "lobby-2", name: "Sacha Leroy" },
+          ];
+          this.emit({ type: "notification", kind: "participantWaiting" });
+        }
+        if (this.params.get("devicelost") && tick === 2) this.emit({ type: "deviceUnavailable", kind: "camera", reason: "/dev/video0: No such device" });
       }, 1000),
     );
   }

@@ -36,10 +36,11 @@ export function Home({ initialError }: { initialError?: AppError | undefined }) 
     if (e) setError(e);
   }
 
-  async function create() {
+  /** A new room; with a waiting room it is registered on the server and we administer it. */
+  async function create(withLobby = false) {
     setBusy(true);
     try {
-      const room = await bridge.call("create_room", { server: info.defaultServer });
+      const room = await bridge.call("create_room", withLobby ? { server: info.defaultServer, accessLevel: "restricted" } : { server: info.defaultServer });
       go({ name: "prejoin", room });
     } catch (e) {
       setError(toAppError(e));
@@ -104,6 +105,9 @@ export function Home({ initialError }: { initialError?: AppError | undefined }) 
         <div class="or">{t("home.or")}</div>
         <button type="button" class="button secondary" data-testid="home-create-button" disabled={busy} onClick={() => void create()}>
           {t("home.create")}
+        </button>
+        <button type="button" class="button secondary" data-testid="home-create-lobby-button" disabled={busy} onClick={() => void create(true)}>
+          {t("home.createWithLobby")}
         </button>
         <section class="recent" aria-labelledby="recent-title">
           <h2 id="recent-title">{t("home.recent")}</h2>

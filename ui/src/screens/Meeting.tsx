@@ -4,7 +4,7 @@
  */
 
 import { useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from "preact/hooks";
-import { toAppError, type JoinRequest, type JoinResult, type LowBandwidthMode, type Participant } from "../bridge";
+import { toAppError, type JoinRequest, type JoinResult, type LowBandwidthMode, type Participant, type WaitingParticipant } from "../bridge";
 import { useApp, useNav } from "../app";
 import { t } from "../i18n/i18n";
 import { arrangeTiles, gridLayout, pageItems, stageLayout, type Size, type TileSpec } from "../layout";
@@ -15,7 +15,8 @@ import { SubscriptionsContext } from "../components/VideoCanvas";
 import { Tile } from "../components/Tile";
 import { ControlBar } from "../components/ControlBar";
 import { ChatPanel } from "../components/ChatPanel";
-import { ParticipantsPanel } from "../components/ParticipantsPanel";
+import { ParticipantsPanel, type Moderation } from "../components/ParticipantsPanel";
+import { LobbyRequests } from "../components/LobbyRequests";
 import { Captions } from "../components/Captions";
 import { ShortcutsDialog } from "../components/ShortcutsDialog";
 import { Reactions } from "../components/Reactions";
@@ -38,6 +39,8 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
   const [reactionsOpen, setReactionsOpen] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [waitingSeen, setWaitingSeen] = useState(0);
+  /** The organiser's view of the lobby. */
+  const [waiting, setWaiting] = useState<WaitingParticipant[]>([]);
   const pttActive = useRef(false);
   const toolbar = useRef<HTMLDivElement>(null);
 
@@ -55,6 +58,13 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
           else go({ name: "home" });
           return;
         }
+        if (e.type === "deviceUnavailable") {
+          // The meeting goes on without the device: say which and why.
+          setNotice(t(`meeting.deviceLost.${e.kind}`));
+          if (e.kind === "camera") setCamOn(false);
+          if (e.kind === "microphone") setMicOn(false);
+          return;
+        }
         if (e.type === "micLevel") {
           // Straight to the style: 15 updates a second need no re-render.
           toolbar.current?.querySelector<HTMLElement>('[data-testid="control-mic"]')?.style.setProperty("--level", String(Math.max(0, Math.min(1, e.level))));
@@ -68,6 +78,35 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
   useEffect(() => {
     if (settings.lowBandwidth !== "off") void bridge.call("set_low_bandwidth", { mode: settings.lowBandwidth }).catch(() => undefined);
   }, [bridge, settings.lowBandwidth]);
+
+  // The organiser's lobby: asked when someone arrives, then every 3 s while people wait (they
+  // may give up, or another organiser may answer).
+  const refreshWaiting = useMemo(
+    () => () => {
+      if (!join.isAdmin) return;
+      bridge.call("waiting_participants", undefined).then(setWaiting, (e: unknown) => console.warn("waiting_participants:", e));
+    },
+    [bridge, join.isAdmin],
+  );
+  useEffect(() => refreshWaiting(), [refreshWaiting, state.waitingNotices]);
+  useEffect(() => {
+    if (waiting.length === 0) return;
+    const timer = setInterval(refreshWaiting, 3000);
+    return () => clearInterval(timer);
+  }, [refreshWaiting, waiting.length]);
+  const answerLobby = (id: string, allow: boolean) => {
+    setWaiting((w) => w.filter((x) => x.id !== id));
+    bridge.call("admit_participant", { id, allow }).then(refreshWaiting, (e: unknown) => {
+      showError(e);
+      refreshWaiting();
+    });
+  };
+  const moderation: Moderation | undefined = join.isAdmin
+    ? {
+        mute: (identity) => void bridge.call("mute_participant", { identity }).catch(showError),
+        remove: (identity) => void bridge.call("remove_participant", { identity }).catch(showError),
+      }
+    : undefined;
 
   const showError = (e: unknown) => {
     const err = toAppError(e);
@@ -206,7 +245,8 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
             {notice}
           </div>
         )}
-        {state.waitingNotices > waitingSeen && (
+        <LobbyRequests waiting={waiting} onAnswer={answerLobby} />
+        {!join.isAdmin && state.waitingNotices > waitingSeen && (
           <div class="banner" role="status">
             {t("meeting.waiting")}{" "}
             <button type="button" class="button small secondary" onClick={() => setWaitingSeen(state.waitingNotices)}>
@@ -227,7 +267,14 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
           />
           {panel === "chat" && <ChatPanel messages={state.chat} onClose={() => actions.togglePanel("chat")} />}
           {panel === "participants" && (
-            <ParticipantsPanel participants={state.participants} micOn={micOn} pinned={pinned} onPin={setPinned} onClose={() => actions.togglePanel("participants")} />
+            <ParticipantsPanel
+              participants={state.participants}
+              micOn={micOn}
+              pinned={pinned}
+              onPin={setPinned}
+              onClose={() => actions.togglePanel("participants")}
+              moderation={moderation}
+            />
           )}
         </div>
         <Reactions reactions={state.reactions} participants={state.participants} onDone={(id) => dispatch({ type: "ui/reactionDone", id })} />

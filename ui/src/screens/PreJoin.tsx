@@ -27,6 +27,8 @@ export function PreJoin({ room, autoJoin, initialError }: { room: RoomRef; autoJ
   const [error, setError] = useState<AppError | null>(initialError ?? null);
   const [joining, setJoining] = useState(false);
   const [testing, setTesting] = useState(false);
+  /** `join` is waiting in the room's lobby for an organiser. */
+  const [inLobby, setInLobby] = useState(false);
   const meter = useRef<HTMLDivElement>(null);
   const nameRef = useRef<HTMLInputElement>(null);
 
@@ -72,6 +74,7 @@ export function PreJoin({ room, autoJoin, initialError }: { room: RoomRef; autoJ
   useEffect(
     () =>
       onRoomEvent((e) => {
+        if (e.type === "lobby") setInLobby(e.status === "waiting");
         if (e.type !== "micLevel" || !meter.current) return;
         const level = Math.max(0, Math.min(1, e.level));
         meter.current.style.setProperty("--level", String(level));
@@ -107,6 +110,11 @@ export function PreJoin({ room, autoJoin, initialError }: { room: RoomRef; autoJ
     } catch (e) {
       const err = toAppError(e);
       setJoining(false);
+      setInLobby(false);
+      if (err.code === "cancelled") {
+        // The user left the waiting room: back to this screen, ready to try again.
+        return;
+      }
       if (DEVICE_ERRORS.includes(err.code)) {
         setError(err);
         if (err.code === "microphone_missing") setMicOn(false);
@@ -140,6 +148,19 @@ export function PreJoin({ room, autoJoin, initialError }: { room: RoomRef; autoJ
     const key = kind === "camera" ? "cameraId" : kind === "microphone" ? "microphoneId" : "speakerId";
     void updateSettings({ [key]: id }).catch(() => undefined);
   };
+
+  if (inLobby) {
+    return (
+      <main class="screen center lobby" aria-labelledby="lobby-title" data-testid="prejoin-lobby">
+        <span class="spinner large" aria-hidden="true" />
+        <h1 id="lobby-title">{t("prejoin.lobbyTitle")}</h1>
+        <p role="status">{t("prejoin.lobbyHint", { room: room.roomCode })}</p>
+        <button type="button" class="button secondary" data-testid="prejoin-lobby-cancel" onClick={() => void bridge.call("cancel_join", undefined).catch(() => undefined)}>
+          {t("prejoin.lobbyCancel")}
+        </button>
+      </main>
+    );
+  }
 
   const deviceError = error && DEVICE_ERRORS.includes(error.code) ? error : null;
   const otherError = error && !deviceError ? error : null;
