@@ -67,24 +67,76 @@ class Session:
                         pass
             time.sleep(0.05)
 
+    KEYRING_PASSWORD = "throwaway-keyring-password"
+
     def start_keyring(self):
-        password = "throwaway-keyring-password"
+        """gnome-keyring-daemon in a private D-Bus session. `--unlock` reads the password on stdin
+        and creates the `login` collection unlocked, without any prompter (no display needed);
+        the test then waits until the Secret Service answers and `default` names that collection
+        (the keyring crate writes to the default collection)."""
+        password = self.KEYRING_PASSWORD
+        addr_file = self.home / "bus-address"
         proc = subprocess.Popen(
             ["dbus-run-session", "--", "sh", "-c",
-             'echo "$DBUS_SESSION_BUS_ADDRESS"; exec gnome-keyring-daemon --foreground --unlock --components=secrets'],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+             'echo "$DBUS_SESSION_BUS_ADDRESS" > "$1"; '
+             "exec gnome-keyring-daemon --foreground --unlock --components=secrets", "sh", str(addr_file)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=self.env, start_new_session=True, text=True,
         )
         self.procs.append(proc)
         proc.stdin.write(password)
         proc.stdin.close()
-        self.env["DBUS_SESSION_BUS_ADDRESS"] = proc.stdout.readline().strip()
-        deadline = time.time() + 20
-        while time.time() < deadline:  # the daemon prints its control socket once serving
-            line = proc.stdout.readline()
-            if line.startswith("GNOME_KEYRING_CONTROL") or not line:
-                break
-        time.sleep(0.3)
+        deadline = time.time() + 30
+        while time.time() < deadline and not (addr_file.exists() and addr_file.read_text().strip()):
+            time.sleep(0.05)
+        self.env["DBUS_SESSION_BUS_ADDRESS"] = addr_file.read_text().strip()
+        while time.time() < deadline:
+            if self.secret_call("ReadAlias", "default") == "(objectpath '/org/freedesktop/secrets/collection/login',)":
+                return
+            if "/collection/login" in self.secret_call("ReadAlias", "login"):
+                # Some versions leave `default` unset: point it at the unlocked login collection.
+                self.secret_call("SetAlias", "default", "/org/freedesktop/secrets/collection/login")
+            time.sleep(0.1)
+        raise AssertionError("gnome-keyring-daemon did not serve an unlocked default collection")
+
+    LOGIN = "/org/freedesktop/secrets/collection/login"
+
+    def lock_keyring(self):
+        """Locks the login collection as a screen lock or the user would (Secret Service `Lock`)."""
+        assert self.LOGIN in self.secret_call("Lock", f"['{self.LOGIN}']")
+        assert self.keyring_locked()
+
+    def keyring_locked(self) -> bool:
+        r = subprocess.run(["gdbus", "call", "--session", "-d", "org.freedesktop.secrets", "-o", self.LOGIN,
+                            "-m", "org.freedesktop.DBus.Properties.Get", "org.freedesktop.Secret.Collection",
+                            "Locked"], capture_output=True, text=True, env=self.env, timeout=30)
+        return r.stdout.strip() == "(<true>,)"
+
+    def unlock_keyring(self):
+        """Unlocks the login collection with its password, as the desktop's unlock prompt does
+        (gnome-keyring's UnlockWithMasterPassword over one D-Bus connection, where the plain
+        session that carries the password lives; there is no prompter without a display)."""
+        from jeepney import DBusAddress, new_method_call
+        from jeepney.io.blocking import open_dbus_connection
+
+        service = DBusAddress("/org/freedesktop/secrets", bus_name="org.freedesktop.secrets",
+                              interface="org.freedesktop.Secret.Service")
+        internal = service.with_interface("org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface")
+        with open_dbus_connection(bus=self.env["DBUS_SESSION_BUS_ADDRESS"]) as conn:
+            _, session_path = conn.send_and_get_reply(
+                new_method_call(service, "OpenSession", "sv", ("plain", ("s", "")))).body
+            reply = conn.send_and_get_reply(new_method_call(
+                internal, "UnlockWithMasterPassword", "o(oayays)",
+                (self.LOGIN, (session_path, b"", self.KEYRING_PASSWORD.encode(), "text/plain"))))
+            assert reply.header.message_type.name == "method_return", reply.body
+        assert not self.keyring_locked()
+
+    def secret_call(self, method, *args) -> str:
+        """One org.freedesktop.Secret.Service method call on this session's bus (gdbus)."""
+        r = subprocess.run(["gdbus", "call", "--session", "-d", "org.freedesktop.secrets", "-o",
+                            "/org/freedesktop/secrets", "-m", f"org.freedesktop.Secret.Service.{method}", *args],
+                           capture_output=True, text=True, env=self.env, timeout=30)
+        return r.stdout.strip() if r.returncode == 0 else ""
 
     def visio(self, *args, stdin=None, check=True, timeout=120):
         argv = [visio_bin(), *args]
@@ -95,16 +147,18 @@ class Session:
         return r
 
     def keychain(self) -> dict:
-        """username -> secret of the app's items, read with libsecret's secret-tool."""
+        """username -> secret of the app's items, read with libsecret's secret-tool: `search`
+        lists the items (attributes on stderr, secrets on stdout), `lookup` reads each one."""
         r = subprocess.run(["secret-tool", "search", "--all", "service", "visio-desktop"],
                            capture_output=True, text=True, env=self.env, timeout=30)
-        items, secret = {}, None
-        for line in (r.stdout + "\n" + r.stderr).splitlines():
-            if line.startswith("secret = "):
-                secret = line[len("secret = "):]
-            elif line.startswith("attribute.username = ") and secret is not None:
-                items[line[len("attribute.username = "):]] = secret
-        # secret-tool prints the secret before the attributes of each item
+        names = [line[len("attribute.username = "):] for line in (r.stdout + "\n" + r.stderr).splitlines()
+                 if line.startswith("attribute.username = ")]
+        items = {}
+        for name in names:
+            got = subprocess.run(["secret-tool", "lookup", "service", "visio-desktop", "username", name],
+                                 capture_output=True, text=True, env=self.env, timeout=30)
+            assert got.returncode == 0, (name, got.stderr)
+            items[name] = got.stdout
         return items
 
     def close(self):
@@ -134,7 +188,13 @@ class Provider:
     def _cmd(self, cmd, answer):
         self.proc.stdin.write(cmd + "\n")
         self.proc.stdin.flush()
-        assert self.proc.stdout.readline().strip() == answer
+        # oidc-provider also prints its NOTICE lines on stdout: skip them.
+        lines = []
+        for _ in range(50):
+            lines.append(self.proc.stdout.readline().strip())
+            if lines[-1] == answer or not lines[-1]:
+                break
+        assert lines[-1] == answer, lines
 
     def down(self):
         self._cmd("down", "DOWN")

@@ -14,7 +14,9 @@
 //! **Secrets** (refresh tokens, session cookies, API secrets, the offline verifier) live only in
 //! the OS keychain ([`Keychain`], Secret Service / Credential Manager / Keychain through
 //! `keyring`), wrapped in `secrecy` types that zeroize on drop. Without a keychain every storing
-//! call fails with [`AccountError::NoKeychain`] and nothing is written, not even the profile.
+//! call fails with [`AccountError::NoKeychain`] and nothing is written, not even the profile;
+//! a locked one (and its unlock prompt dismissed) gives [`AccountError::KeychainLocked`] and
+//! changes nothing either, so the user unlocks it and retries.
 //! Profiles (no secrets) are JSON in the config directory.
 //!
 //! **Offline unlock**: after an online login, [`Accounts::set_pin`] stores an Argon2id verifier
@@ -178,6 +180,7 @@ impl Accounts {
 
     /// Fails early with `NoKeychain`/`KeychainLocked` before a flow whose result must be stored.
     async fn check_keychain(&self) -> Result<()> {
+        self.keychain.ensure_usable().await?;
         self.keychain.get("availability-check").await.map(|_| ())
     }
 
@@ -345,6 +348,7 @@ impl Accounts {
                 "the API key and secret must not be empty".into(),
             ));
         }
+        self.check_keychain().await?;
         self.keychain
             .set(&item(&origin, API_SECRET), &api_secret)
             .await?;

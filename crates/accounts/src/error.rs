@@ -29,7 +29,7 @@ pub enum AccountError {
     LoginTimeout,
     #[error("no OS keychain is available ({0}); nothing secret was stored")]
     NoKeychain(String),
-    #[error("the OS keychain is locked ({0}); unlock it and retry")]
+    #[error("the OS keychain is locked ({0}): unlock it in your password manager (or sign in to the desktop again) and retry; nothing was changed")]
     KeychainLocked(String),
     #[error("the OS keychain failed: {0}")]
     Keychain(String),

@@ -56,6 +56,14 @@ impl Keychain {
         .await
     }
 
+    /// Checks that secrets can be stored now, before a flow whose result must be kept: on
+    /// Linux the Secret Service must answer and its default collection be unlocked (a locked
+    /// one is offered to the desktop's unlock prompt first). `keyring` alone cannot tell a
+    /// locked collection from a missing service when it creates an item, hence this probe.
+    pub async fn ensure_usable(&self) -> Result<()> {
+        blocking(probe).await
+    }
+
     /// Removes `account`; removing a missing item is not an error.
     pub async fn delete(&self, account: &str) -> Result<()> {
         let (service, account) = (self.service.clone(), account.to_string());
@@ -76,11 +84,50 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| AccountError::Keychain(format!("keychain task failed: {e}")))?
 }
 
+#[cfg(target_os = "linux")]
+fn probe() -> Result<()> {
+    use dbus_secret_service::{EncryptionType, SecretService};
+    let ss = SecretService::connect(EncryptionType::Plain)
+        .map_err(|e| AccountError::NoKeychain(e.to_string()))?;
+    let collection = ss.get_default_collection().map_err(|e| {
+        AccountError::NoKeychain(format!(
+            "the Secret Service has no default keyring ({e}); create one in the desktop's \
+             password manager"
+        ))
+    })?;
+    let locked = collection
+        .is_locked()
+        .map_err(|e| AccountError::Keychain(e.to_string()))?;
+    if locked {
+        // Like keyring itself: ask the desktop to prompt for the keyring password.
+        let unlocked = collection.unlock().is_ok() && collection.is_locked().ok() == Some(false);
+        if !unlocked {
+            let label = collection.get_label().unwrap_or_else(|_| "default".into());
+            return Err(AccountError::KeychainLocked(format!(
+                "the keyring {label:?} is locked and was not unlocked"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Credential Manager and macOS Keychain have no separate lock state the app must handle:
+/// their errors surface on the first real read or write.
+#[cfg(not(target_os = "linux"))]
+fn probe() -> Result<()> {
+    Ok(())
+}
+
 /// `PlatformFailure` is what `keyring` reports when there is no D-Bus session or no Secret
 /// Service on it (and the equivalent on other systems); `NoStorageAccess` is a locked keychain
 /// whose unlock prompt failed or was dismissed.
 fn map_err(e: keyring::Error) -> AccountError {
     match e {
+        // keyring reports an item creation refused by a locked collection as a platform
+        // failure (`org.freedesktop.Secret.Error.IsLocked`).
+        keyring::Error::PlatformFailure(inner) if inner.to_string().contains("locked") => {
+            AccountError::KeychainLocked(inner.to_string())
+        }
         keyring::Error::PlatformFailure(inner) => AccountError::NoKeychain(inner.to_string()),
         keyring::Error::NoStorageAccess(inner) => AccountError::KeychainLocked(inner.to_string()),
         other => AccountError::Keychain(other.to_string()),
