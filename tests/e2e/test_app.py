@@ -3,8 +3,10 @@ its UI by WebDriver (tauri-driver + WebKitWebDriver), in a room of `visio serve 
 the official LiveKit Python SDK publishes a known pattern and answers chat.
 
 Checks: the remote tile renders the pattern (canvas pixels), chat both ways, the mic toggle
-seen by the SDK as a mute, a raised hand seen as `handRaisedAt`, leaving; and the error codes
-shown for an invalid link and an unreachable server. Screenshots go to tests/artifacts/.
+seen by the SDK as a mute, a raised hand seen as `handRaisedAt`, leaving; the error codes
+shown for an invalid link and an unreachable server; a room with a waiting room (the app waits,
+the SDK organiser admits it) and an agent's captions shown under the speaker's name.
+Screenshots go to tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PIL import Image
 
 import lkpeer
 from conftest import ARTIFACTS, free_port
+from visio_http import Client
 
 ROOM = "ete-stro-oms"
 BOT = "sdk-bot"
@@ -207,6 +210,83 @@ async def test_meeting_through_the_ui(server, launch_app):
             15,
             "the meeting screen gone",
         )
+
+
+@pytest.mark.asyncio
+async def test_waiting_room_then_captions(server, launch_app):
+    """The app waits in a restricted room's lobby until the SDK organiser admits it; then the
+    organiser's captions (a subtitle agent's `lk.transcription` streams for the organiser's
+    microphone) show under the organiser's name, the interim text replaced by the final."""
+    owner = Client(server)
+    admin = None
+    try:
+        status, room = await owner.call("POST", "/rooms/", {"access_level": "restricted"})
+        assert status == 201, room
+        admin = rtc.Room()
+        await admin.connect(room["livekit"]["url"], room["livekit"]["token"])
+        pub = lkpeer.Publisher(admin)
+        await pub.tone()
+
+        driver = await asyncio.to_thread(launch_app, "--fake-devices")
+        await type_into(driver, "home-link-input", f"{server.http}/{room['slug']}")
+        await click(driver, "home-join-button")
+        await type_into(driver, "prejoin-name-input", "Agent E2E")
+        await click(driver, "prejoin-join-button")
+        await until(driver, f"return document.querySelector('{by('prejoin-lobby')}')", 30, "the waiting-room screen")
+        await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "e2e-lobby.png"))
+
+        async def waiting():
+            status, body = await owner.call("GET", f"/rooms/{room['id']}/waiting-participants/")
+            assert status == 200, body
+            return body["participants"]
+
+        deadline = time.monotonic() + 20
+        while not (people := await waiting()):
+            assert time.monotonic() < deadline, "the app never reached the lobby"
+            await asyncio.sleep(0.3)
+        assert [p["username"] for p in people] == ["Agent E2E"], people
+        status, done = await owner.call(
+            "POST", f"/rooms/{room['id']}/enter/", {"participant_id": people[0]["id"], "allow_entry": True}
+        )
+        assert status == 200, done
+        await until(driver, f"return document.querySelector('{by('meeting-root')}')", 30, "the meeting after admission")
+        await lkpeer.wait_for(lambda: len(admin.remote_participants) == 1, 20, what="the app in the room")
+
+        # Captions on; the agent's interim then final text for the organiser's microphone.
+        await click(driver, "control-captions")
+        attrs = {"lk.segment_id": "SG_e2e", "lk.transcribed_track_id": pub.audio_pub.sid}
+        lp = admin.local_participant
+        await lp.send_text("Bonjour et", topic="lk.transcription",
+                           attributes={**attrs, "lk.transcription_final": "false"})
+        await until(
+            driver,
+            f"return document.querySelector('{by('captions-region')}').textContent.includes('Bonjour et')",
+            15,
+            "the interim caption",
+        )
+        await lp.send_text("Bonjour et bienvenue.", topic="lk.transcription",
+                           attributes={**attrs, "lk.transcription_final": "true"})
+        line = await until(
+            driver,
+            "const p = [...document.querySelectorAll(arguments[0])].find(e => e.dataset.final === 'true');"
+            "return p && p.textContent",
+            15,
+            "the final caption",
+            f'{by("captions-region")} p',
+        )
+        me = admin.local_participant
+        assert line == f"{me.name or me.identity} Bonjour et bienvenue.", line
+        lines = await asyncio.to_thread(
+            driver.execute_script,
+            f"return document.querySelectorAll('{by('captions-region')} p').length",
+        )
+        assert lines == 1, "the interim line was replaced by the final one"
+        await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "e2e-captions.png"))
+        await pub.stop()
+    finally:
+        if admin:
+            await admin.disconnect()
+        await owner.close()
 
 
 async def error_code_shown(driver, code: str) -> bool:
