@@ -519,6 +519,8 @@ pub struct TrackStats {
     pub nacks: u64,
     /// Keyframe requests (PLI) we sent for this track.
     pub plis: u64,
+    /// Audio: lost packets made up for by Opus FEC or concealment (counted in `samples`).
+    pub concealed: u64,
 }
 
 /// One depacketized remote video frame ([`RoomEvent::EncodedVideoReceived`]).

@@ -223,6 +223,9 @@ struct RemoteTrack {
     /// From str0m's ingress statistics (cumulative).
     nacks: u64,
     plis: u64,
+    /// Audio: RTP time and length of the last packet decoded, to see lost packets.
+    last_audio: Option<(u64, u64)>,
+    concealed: u64,
 }
 
 impl RemoteTrack {
@@ -263,9 +266,14 @@ impl RemoteTrack {
             },
             nacks: self.nacks,
             plis: self.plis,
+            concealed: self.concealed,
         }
     }
 }
+
+/// Lost audio packets in a row made up for by FEC and concealment (100 ms); a longer gap
+/// is an outage.
+const MAX_CONCEALED_PACKETS: u64 = 5;
 
 /// One simulcast layer (or the only one): its rid, size and encoder.
 struct Layer {
@@ -1168,6 +1176,8 @@ impl Session {
                 last_rid: None,
                 nacks: 0,
                 plis: 0,
+                last_audio: None,
+                concealed: 0,
             },
         );
         self.emit(RoomEvent::TrackSubscribed {
@@ -1223,16 +1233,21 @@ impl Session {
                         t.video = media::VideoDecoder::new(vc).ok();
                         t.codec = vc.name().into();
                     }
+                    // After a frame lost for good, the frames that follow reference a
+                    // picture we never got: libvpx decodes them without an error into a
+                    // corrupt picture. They are skipped until the keyframe asked for below.
                     if !d.contiguous && decode {
                         t.need_keyframe = true;
                     }
+                    if d.is_keyframe() {
+                        t.need_keyframe = false;
+                    }
                     let decoded = match &mut t.video {
-                        Some(dec) if decode => dec.decode(&d.data, unix_us()),
+                        Some(dec) if decode && !t.need_keyframe => dec.decode(&d.data, unix_us()),
                         _ => Ok(None),
                     };
                     match decoded {
                         Ok(Some(frame)) => {
-                            t.need_keyframe = false;
                             t.frames += 1;
                             t.width = frame.width();
                             t.height = frame.height();
@@ -1287,7 +1302,32 @@ impl Session {
                         t.codec = "opus".into();
                     }
                     let Some(dec) = &mut t.audio else { return };
-                    if let Ok(pcm) = dec.decode(&d.data) {
+                    // Audio is not retransmitted: a lost packet is rebuilt from the FEC the
+                    // next one carries, and concealed before that, as the playout's jitter
+                    // buffer does, so the decoded stream stays continuous. A longer gap is an
+                    // outage, not loss (or DTX silence): nothing is made up for it. Lost
+                    // packets show in the RTP time, not the sequence numbers: the server
+                    // numbers its packets anew, so a loss before it leaves no gap in them.
+                    let time = d.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer();
+                    let lost = match t.last_audio {
+                        Some((prev, len)) if time > prev && len > 0 => {
+                            ((time - prev) / len).saturating_sub(1)
+                        }
+                        _ => 0,
+                    };
+                    let mut pcm = vec![];
+                    if (1..=MAX_CONCEALED_PACKETS).contains(&lost) {
+                        for _ in 1..lost {
+                            pcm.extend(dec.conceal().unwrap_or_default());
+                        }
+                        pcm.extend(dec.recover(&d.data).unwrap_or_default());
+                        t.concealed += lost;
+                    }
+                    if let Ok(decoded) = dec.decode(&d.data) {
+                        t.last_audio = Some((time, decoded.len() as u64));
+                        pcm.extend(decoded);
+                    }
+                    if !pcm.is_empty() {
                         t.samples += pcm.len() as u64;
                         if self.audio_frames {
                             event = Some(RoomEvent::AudioFrameReceived {
@@ -1319,7 +1359,9 @@ impl Session {
         }
         if want_pli {
             if let Some(mut w) = self.subscriber.rtc.writer(mid) {
-                let _ = w.request_keyframe(d.rid, KeyframeRequestKind::Pli);
+                if let Err(e) = w.request_keyframe(d.rid, KeyframeRequestKind::Pli) {
+                    tracing::debug!("keyframe request refused: {e}");
+                }
             }
         }
     }
@@ -1749,6 +1791,7 @@ impl Session {
                     t.counter_regressions += old.counter_regressions;
                     t.nacks += old.nacks;
                     t.plis += old.plis;
+                    t.concealed += old.concealed;
                     t.counter_repeats += old.counter_repeats;
                 }
                 None => v.push(old.clone()),

@@ -130,6 +130,11 @@ pub struct ServerStats {
     pub packets_out: u64,
     pub bytes_out: u64,
     pub frames_forwarded: u64,
+    /// Video frames that arrived after a loss retransmission could not repair (each costs
+    /// the subscribers a wait for a keyframe).
+    pub upstream_gaps: u64,
+    /// Keyframe requests (PLI) sent to publishers.
+    pub keyframe_requests: u64,
     /// Time from a frame's first packet arriving to its hand-off to the subscriber leg
     /// (reassembly + routing), over the last frames forwarded, in microseconds.
     pub forward_latency_p50_us: u64,
@@ -233,6 +238,12 @@ struct DownTrack {
     last_in_time: Option<u64>,
     /// Arrival of the last frame forwarded, so a switch never goes back to an older frame.
     last_forwarded_at: Option<Instant>,
+    /// The wallclock given with the last frame written. str0m queues a leg's frames by
+    /// wallclock, and a frame repaired by retransmission has a later arrival than the frames
+    /// after it that waited for it: written in one burst, it would be sent after them, and the
+    /// subscriber (whose sequence numbers are ours, without gaps) would decode frames out of
+    /// order without noticing. So the wallclock never goes back.
+    last_wallclock: Option<Instant>,
     /// Target-layer keyframes skipped as older than the last forwarded frame. On a slow
     /// machine a large keyframe can always finish after the next small frame; after a few
     /// the switch takes one anyway rather than never switching up.
@@ -255,6 +266,7 @@ impl DownTrack {
             step: 3000,
             last_in_time: None,
             last_forwarded_at: None,
+            last_wallclock: None,
             older_keyframes_skipped: 0,
         }
     }
@@ -1310,7 +1322,9 @@ impl Core {
         };
         if let Some(mut w) = p.publisher.writer(mid) {
             for r in rids {
-                let _ = w.request_keyframe(r, KeyframeRequestKind::Pli);
+                if w.request_keyframe(r, KeyframeRequestKind::Pli).is_ok() {
+                    self.stats.keyframe_requests += 1;
+                }
             }
         }
     }
@@ -1699,7 +1713,13 @@ impl Core {
         let room = p.room.clone();
         // Worked out once per frame for every subscriber.
         let live_rids = t.live_rids(now);
-        if !data.contiguous && !is_audio {
+        // A frame was lost for good upstream: what follows references a picture subscribers
+        // will never get, so they wait for the next keyframe (asked for below). Forwarding it
+        // would show a corrupt picture: subscribers cannot see the gap, since each leg
+        // numbers its packets anew.
+        let upstream_gap = !data.contiguous && !is_audio;
+        if upstream_gap {
+            self.stats.upstream_gaps += 1;
             self.request_keyframe(from, &sid, data.rid);
         }
         if is_audio {
@@ -1762,18 +1782,19 @@ impl Core {
                 } else if d.current != Some(rid) {
                     continue;
                 }
-            } else if d.waiting_keyframe {
+            }
+            if upstream_gap && !keyframe {
+                d.waiting_keyframe = true;
+            }
+            if d.waiting_keyframe && !is_audio {
                 if keyframe {
                     d.waiting_keyframe = false;
                 } else {
-                    if !want_keyframe.contains(&None) {
-                        want_keyframe.push(None);
+                    if !want_keyframe.contains(&data.rid) {
+                        want_keyframe.push(data.rid);
                     }
                     continue;
                 }
-            }
-            if d.waiting_keyframe && !is_audio {
-                continue;
             }
             if let Some(last) = d.last_in_time {
                 if d.current == data.rid && time > last && time - last < 90_000 {
@@ -1792,7 +1813,11 @@ impl Core {
             if let Some(level) = data.ext_vals.audio_level {
                 writer = writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(false));
             }
-            if let Err(e) = writer.write(pt, data.network_time, out_time, data.data.clone()) {
+            let wallclock = d
+                .last_wallclock
+                .map_or(data.network_time, |w| w.max(data.network_time));
+            d.last_wallclock = Some(wallclock);
+            if let Err(e) = writer.write(pt, wallclock, out_time, data.data.clone()) {
                 tracing::debug!("write failed: {e}");
             } else {
                 d.last_forwarded_at = Some(data.network_time);
