@@ -142,3 +142,71 @@ async fn encoded_frames_start_on_a_keyframe_and_decoding_can_be_skipped() {
     }
     bob.disconnect().await;
 }
+
+/// With simulcast (what every LiveKit publisher sends), a keyframe request from the
+/// subscriber reaches the publisher of the forwarded layer and a keyframe comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_request_works_through_simulcast() {
+    let server = RoomServer::start(ServerConfig::ephemeral())
+        .await
+        .expect("server");
+    let url = server.url();
+    let (bob, mut events) = Room::connect(
+        &url,
+        &token("s", "bob"),
+        RoomOptions {
+            encoded_video: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("bob joins");
+    let (_alice, _alice_events) = Room::connect(
+        &url,
+        &token("s", "alice"),
+        RoomOptions {
+            publish: Some(PublishOptions {
+                audio: false,
+                width: 640,
+                height: 360,
+                fps: 15,
+                ..PublishOptions::fake_devices()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("alice joins");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let sid = loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(RoomEvent::EncodedVideoReceived(f))) => break f.track_sid.clone(),
+            Ok(Some(_)) => {}
+            _ => panic!("no encoded frame in time"),
+        }
+    };
+    bob.set_video_decoding(&sid, false).expect("sent");
+    // Past the first keyframes of the layers.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while events.try_recv().is_ok() {}
+    for attempt in 0..3 {
+        bob.request_keyframe(&sid).expect("sent");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut frames = 0;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(RoomEvent::EncodedVideoReceived(f))) => {
+                    frames += 1;
+                    if f.keyframe {
+                        bob.disconnect().await;
+                        return;
+                    }
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        eprintln!("attempt {attempt}: no keyframe among {frames} frames");
+    }
+    panic!("no keyframe after three requests");
+}
