@@ -88,6 +88,7 @@ impl Inner {
         if encoded == is {
             return;
         }
+        tracing::debug!(track, encoded, "video lane: path changed");
         if encoded {
             self.encoded
                 .insert(track.to_owned(), EncodedQueue::default());
@@ -277,6 +278,12 @@ impl VideoLane {
         let track = frame.track_sid.clone();
         i.codecs.insert(track.clone(), frame.codec);
         let want = i.page_codecs.contains(&frame.codec) && i.sizes.contains_key(&track);
+        tracing::trace!(
+            track,
+            keyframe = frame.keyframe,
+            want,
+            "video lane: encoded frame"
+        );
         i.set_encoded(&track, want);
         let Some(q) = i.encoded.get_mut(&track) else {
             return;
@@ -334,6 +341,7 @@ impl VideoLane {
         let Ok(mut i) = self.inner.lock() else { return };
         match msg {
             PageMessage::Decoders { codecs } => {
+                tracing::debug!(?codecs, "video lane: the page decodes");
                 i.page_codecs = codecs.iter().filter_map(|c| codec_from_name(c)).collect();
                 i.reconsider();
             }

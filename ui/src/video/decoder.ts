@@ -95,8 +95,8 @@ export class TrackDecoder {
     }
     const decoder = this.decoder;
     if (!decoder) return;
-    // Backlog in the decoder means the page is too slow: drop until the next keyframe.
-    if (decoder.decodeQueueSize > 8 && !frame.keyframe) {
+    // A second of backlog in the decoder means the page is too slow: drop until a keyframe.
+    if (decoder.decodeQueueSize > 30 && !frame.keyframe) {
       this.waitingKeyframe = true;
       this.drop();
       return;
