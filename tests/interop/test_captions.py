@@ -75,9 +75,12 @@ async def test_server_captions_interim_replaced_by_final(server):
     assert caps == [("alice", "Bonjour à tous, on commence."), ("bob", "Je suis là aussi.")], summary
 
 
+# Both in espeak's plain en-us voice: attribution is per track, and tiny.en mishears the
+# en-us+f3 variant once through Opus (5 runs of 5: "The new maf is open San mand…", WER 86 %
+# to 440 % with hallucinated repeats), while the same WAV without Opus is heard right.
 SENTENCES = {
     "alice": ("en-us", "Please send the budget report before Friday."),
-    "bob": ("en-us+f3", "The new office opens on Monday morning."),
+    "bob": ("en-us", "The new office opens on Monday morning."),
 }
 
 
@@ -123,8 +126,6 @@ def wer(ref: str, hyp: str) -> float:
 @pytest.mark.skipif(not (os.environ.get("VISIO_WHISPER_CT2_TINY") and os.environ.get("ORT_DYLIB_PATH")
                          and os.environ.get("VISIO_SILERO_VAD")),
                     reason="models not set: run through `make test`")
-@pytest.mark.xfail(reason="visio join --captions ended with SIGSEGV after 30 s in the first run "
-                          "(ONNX Runtime / whisper threads at exit?): being investigated", strict=False)
 async def test_on_device_captions_attribute_each_sentence(server, tmp_path):
     # The real tiny.en model, converted by `visio models install` (as a user would).
     subprocess.run([visio_bin(), "models", "install", os.environ["VISIO_WHISPER_CT2_TINY"],
@@ -147,6 +148,8 @@ async def test_on_device_captions_attribute_each_sentence(server, tmp_path):
             t.cancel()
         for r in rooms:
             await r.disconnect()
+    # -11 was the SIGSEGV of exiting while whisper.cpp still ran (the captions threads are now
+    # stopped and joined first, after the last finals).
     assert proc.returncode == 0, err.decode()
     summary = json.loads(out.decode().strip().splitlines()[-1])
     caps = summary["captions"]
@@ -154,7 +157,7 @@ async def test_on_device_captions_attribute_each_sentence(server, tmp_path):
     for who, (_, text) in SENTENCES.items():
         said = " ".join(c["text"] for c in caps if c["participant"] == who)
         # tiny.en on espeak: 17-33 % WER measured; attribution is what is tested here.
-        assert wer(text, said) < 0.5, (who, said)
+        assert wer(text, said) < 0.5, (who, said, caps, err.decode()[-3000:])
         others = " ".join(c["text"] for c in caps if c["participant"] != who)
         assert wer(text, others) > 0.7, f"{who}'s sentence attributed to someone else: {others}"
     latencies = [c["latency_ms"] for c in caps if c.get("latency_ms") is not None]

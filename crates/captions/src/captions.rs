@@ -9,8 +9,8 @@
 //!   └─ ingest thread: 48→16 kHz, Silero VAD per track, Segmenter (utterances)
 //!        ├─ while speaking, every `interim_interval`: an interim job (latest one per track wins)
 //!        └─ at the end of an utterance: a final job (never dropped, served first)
-//!   └─ worker pool (bounded by the cores the user allows): whisper.cpp with the encoder
-//!      context fitted to the utterance
+//!   └─ worker pool (one single-threaded worker per core the user allows): whisper.cpp
+//!      with the encoder context fitted to the utterance
 //!        └─ CaptionUpdate { engine::Caption, times, latency } on a channel
 //! ```
 //!
@@ -37,7 +37,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use engine::captions::{ATTR_SEGMENT_ID, ATTR_TRANSCRIBED_TRACK_ID, ATTR_TRANSCRIPTION_FINAL};
@@ -121,6 +123,15 @@ struct Queue {
     finals: VecDeque<Job>,
     interims: VecDeque<Job>,
     closed: bool,
+    /// What each busy worker runs, with the flag that stops it inside whisper.cpp.
+    running: HashMap<usize, Running>,
+    idle: usize,
+}
+
+struct Running {
+    track_sid: String,
+    is_final: bool,
+    stop: Arc<AtomicBool>,
 }
 
 type Shared = Arc<(Mutex<Queue>, Condvar)>;
@@ -135,13 +146,18 @@ enum Input {
     EndTrack {
         track_sid: String,
     },
+    /// Ends every utterance in progress, then answers.
+    Flush(std_mpsc::Sender<()>),
 }
 
-/// Live captions for any number of tracks. Dropping it stops the threads.
+/// Live captions for any number of tracks. Dropping it stops the threads and waits for them
+/// (a recognition in progress is interrupted), so no thread is left inside whisper.cpp or
+/// ONNX Runtime when the process exits: that raced with their teardown at exit (SIGSEGV).
 pub struct LiveCaptions {
-    input: std_mpsc::Sender<Input>,
+    input: Option<std_mpsc::Sender<Input>>,
     queue: Shared,
     workers: usize,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl LiveCaptions {
@@ -151,8 +167,12 @@ impl LiveCaptions {
         config: CaptionsConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<CaptionUpdate>), CaptionsError> {
         let threads = config.threads.max(1);
-        let workers = (threads / 2).max(1);
-        let per_job = (threads / workers).max(1);
+        // One whisper.cpp thread per job, as many workers as threads allowed: ggml's threads
+        // meet at spinning barriers, and on a busy machine (a meeting: WebRTC, video, the UI)
+        // a descheduled partner stalls the other. Measured on this 2-core machine under load:
+        // a 2.6 s utterance took 7.9 s on two threads, 1.4 s on one.
+        let workers = threads;
+        let per_job = 1;
         let rec = Arc::new(Recognizer::load(&config.whisper_model, per_job)?);
         // Checks the language against the model now, and warms the model up.
         rec.transcribe_utterance(&[0.0; 1600], config.language.as_deref(), per_job)?;
@@ -160,6 +180,14 @@ impl LiveCaptions {
         let first_vad = SileroVad::load(&config.onnx_runtime, &config.vad_model)?;
         let queue: Shared = Arc::default();
         let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (in_tx, in_rx) = std_mpsc::channel();
+        // Built first so that, if a thread cannot be spawned, dropping it stops the others.
+        let mut live = Self {
+            input: Some(in_tx),
+            queue: queue.clone(),
+            workers,
+            threads: vec![],
+        };
         for i in 0..workers {
             let (rec, queue, out, lang) = (
                 rec.clone(),
@@ -167,25 +195,18 @@ impl LiveCaptions {
                 out_tx.clone(),
                 config.language.clone(),
             );
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(format!("captions-{i}"))
-                .spawn(move || worker(rec, queue, out, lang, per_job))
+                .spawn(move || worker(i, rec, queue, out, lang, per_job))
                 .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+            live.threads.push(handle);
         }
-        let (in_tx, in_rx) = std_mpsc::channel();
-        let q = queue.clone();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("captions-ingest".into())
-            .spawn(move || ingest(in_rx, q, config, first_vad))
+            .spawn(move || ingest(in_rx, queue, config, first_vad))
             .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
-        Ok((
-            Self {
-                input: in_tx,
-                queue,
-                workers,
-            },
-            out_rx,
-        ))
+        live.threads.push(handle);
+        Ok((live, out_rx))
     }
 
     /// Recognition workers running (bounded by the allowed threads).
@@ -195,7 +216,8 @@ impl LiveCaptions {
 
     /// Feeds decoded audio of a track (any rate, mono).
     pub fn push(&self, identity: &str, track_sid: &str, rate: u32, samples: &[i16]) {
-        let _ = self.input.send(Input::Audio {
+        let Some(input) = &self.input else { return };
+        let _ = input.send(Input::Audio {
             identity: identity.to_owned(),
             track_sid: track_sid.to_owned(),
             rate,
@@ -205,19 +227,66 @@ impl LiveCaptions {
 
     /// The track ended (unpublished, participant left): its utterance in progress is finished.
     pub fn end_track(&self, track_sid: &str) {
-        let _ = self.input.send(Input::EndTrack {
+        let Some(input) = &self.input else { return };
+        let _ = input.send(Input::EndTrack {
             track_sid: track_sid.to_owned(),
         });
     }
 }
 
+impl LiveCaptions {
+    /// Ends every utterance in progress and waits, up to `within`, until every final caption
+    /// is computed (interim ones are dropped): so leaving a meeting, or the end of
+    /// `visio join --duration`, keeps the last sentence. Blocks; `false` when time ran out.
+    /// Captioning goes on afterwards if more audio comes.
+    pub fn flush(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let Some(input) = &self.input else {
+            return false;
+        };
+        let (tx, rx) = std_mpsc::channel();
+        if input.send(Input::Flush(tx)).is_err() || rx.recv_timeout(within).is_err() {
+            return false;
+        }
+        let (lock, cv) = &*self.queue;
+        let Ok(mut q) = lock.lock() else { return false };
+        q.interims.clear();
+        q.running
+            .values()
+            .filter(|r| !r.is_final)
+            .for_each(|r| r.stop.store(true, Ordering::Release));
+        while !q.finals.is_empty() || q.running.values().any(|r| r.is_final) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            q = match cv.wait_timeout(q, left) {
+                Ok((q, _)) => q,
+                Err(_) => return false,
+            };
+        }
+        true
+    }
+}
+
 impl Drop for LiveCaptions {
     fn drop(&mut self) {
+        // The ingest thread ends when its input closes; the workers when the queue closes,
+        // and a recognition in progress stops at whisper.cpp's next abort check.
+        self.input = None;
         let (lock, cv) = &*self.queue;
         if let Ok(mut q) = lock.lock() {
             q.closed = true;
+            q.running
+                .values()
+                .for_each(|r| r.stop.store(true, Ordering::Release));
         }
         cv.notify_all();
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                tracing::warn!("a captions thread panicked");
+            }
+        }
     }
 }
 
@@ -242,26 +311,47 @@ fn enqueue(queue: &Shared, job: Job) {
     let Ok(mut q) = lock.lock() else { return };
     if job.is_final {
         q.interims.retain(|j| j.track_sid != job.track_sid);
+        // A final never waits behind an interim: the track's own interim is stale now, and
+        // when every worker is busy another track's interim is redone at its next interval.
+        let busy = q.idle == 0;
+        for r in q.running.values() {
+            if !r.is_final && (busy || r.track_sid == job.track_sid) {
+                r.stop.store(true, Ordering::Release);
+            }
+        }
         q.finals.push_back(job);
     } else {
         q.interims.retain(|j| j.track_sid != job.track_sid);
         q.interims.push_back(job);
     }
-    cv.notify_one();
+    cv.notify_all();
 }
 
 fn worker(
+    id: usize,
     rec: Arc<Recognizer>,
     queue: Shared,
     out: mpsc::UnboundedSender<CaptionUpdate>,
     language: Option<String>,
     threads: usize,
 ) {
+    let (lock, cv) = &*queue;
+    let mut scratch = match rec.scratch() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("captions worker {id} not started: {e}");
+            return;
+        }
+    };
     loop {
-        let job = {
-            let (lock, cv) = &*queue;
+        let (job, stop) = {
             let Ok(mut q) = lock.lock() else { return };
-            loop {
+            if q.running.remove(&id).is_some() {
+                // `flush` waits for the running finals.
+                cv.notify_all();
+            }
+            q.idle += 1;
+            let job = loop {
                 if q.closed {
                     return;
                 }
@@ -272,15 +362,37 @@ fn worker(
                     Ok(q) => q,
                     Err(_) => return,
                 };
-            }
+            };
+            q.idle -= 1;
+            let stop = Arc::new(AtomicBool::new(false));
+            q.running.insert(
+                id,
+                Running {
+                    track_sid: job.track_sid.clone(),
+                    is_final: job.is_final,
+                    stop: stop.clone(),
+                },
+            );
+            (job, stop)
         };
         let started = Instant::now();
-        let text = match rec.transcribe_utterance(&job.samples, language.as_deref(), threads) {
+        tracing::debug!(track = %job.track_sid, segment = %job.segment_id, final = job.is_final, ms = job.samples.len() / 16, "recognising");
+        let text = match rec.transcribe_utterance_until(
+            &job.samples,
+            language.as_deref(),
+            threads,
+            &stop,
+            &mut scratch,
+        ) {
             Ok(segments) => segments
                 .iter()
                 .map(|s| s.text.trim())
                 .collect::<Vec<_>>()
                 .join(" "),
+            Err(RecognizerError::Stopped) => {
+                tracing::debug!(track = %job.track_sid, "recognition interrupted");
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(track = %job.track_sid, "recognition failed: {e}");
                 continue;
@@ -417,6 +529,14 @@ fn ingest(
                     }
                 }
             }
+            Input::Flush(done) => {
+                for (track_sid, t) in &mut tracks {
+                    if let Some(VadEvent::End { start, end }) = t.seg.finish() {
+                        final_job(&queue, t, track_sid, start, end, None);
+                    }
+                }
+                let _ = done.send(());
+            }
             Input::Audio {
                 identity,
                 track_sid,
@@ -430,6 +550,7 @@ fn ingest(
                     };
                     match vad {
                         Ok(vad) => {
+                            tracing::debug!(%track_sid, %identity, rate, "new track");
                             tracks.insert(
                                 track_sid.clone(),
                                 Track {
@@ -488,7 +609,10 @@ fn ingest(
                         }
                     };
                     match t.seg.push(p, FRAME) {
-                        Some(VadEvent::Start { .. }) => t.last_interim = Some(Instant::now()),
+                        Some(VadEvent::Start { at }) => {
+                            tracing::debug!(%track_sid, at_ms = at / 16, "speech starts");
+                            t.last_interim = Some(Instant::now());
+                        }
                         Some(VadEvent::End { start, end }) => {
                             // The speech ended `end - pad` samples in; that many samples
                             // ago in wall-clock terms, as audio arrives in real time.
@@ -496,6 +620,7 @@ fn ingest(
                             let speech_end_pos =
                                 end.saturating_sub(16 * u64::from(config.vad.pad_ms));
                             let ago = vad_pos.saturating_sub(speech_end_pos) as f64 / 16_000.0;
+                            tracing::debug!(%track_sid, start_ms = start / 16, end_ms = end / 16, "speech ends");
                             let speech_end = Instant::now()
                                 .checked_sub(Duration::from_secs_f64(ago))
                                 .unwrap_or_else(Instant::now);

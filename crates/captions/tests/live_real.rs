@@ -10,37 +10,14 @@
 //! Needs `VISIO_WHISPER_CT2_TINY`, `ORT_DYLIB_PATH`, `VISIO_SILERO_VAD` (and for the bench
 //! `VISIO_WHISPER_CT2_BASE_PARTS`), set by the Makefile.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use captions::{CaptionUpdate, CaptionsConfig, CaptionsError, LiveCaptions};
 
-const SENTENCES: [(&str, &str); 4] = [
-    ("en-us", "Please send the budget report before Friday."),
-    ("en-us+f3", "The new office opens on Monday morning."),
-    ("en-us+m3", "We will review the project plan next week."),
-    ("en-us+f2", "Thank you all for joining the meeting today."),
-];
-
-fn env(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).map(PathBuf::from)
-}
-
-fn espeak_48k(dir: &Path, i: usize, voice: &str, text: &str) -> Vec<i16> {
-    let wav = dir.join(format!("s{i}.wav"));
-    let ok = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "150", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .expect("espeak-ng runs")
-        .success();
-    assert!(ok);
-    let x = speech::audio::read_wav_16k_mono(&wav).expect("wav");
-    let y = speech::audio::resample(&x, 16_000, 48_000).expect("resampled");
-    y.iter().map(|v| (v * 32767.0) as i16).collect()
-}
+use common::{env, espeak_48k, install, SENTENCES};
 
 /// Pushes each track's audio (1 s of silence, the sentence, 2 s of silence) in 20 ms chunks
 /// at real-time pace, all tracks side by side; returns the updates seen.
@@ -83,24 +60,6 @@ async fn play(
         }
     }
     updates
-}
-
-fn install(work: &Path, name: &str) -> Option<PathBuf> {
-    let store = speech::models::ModelStore::new(work.join("models"));
-    let src = match name {
-        "tiny.en" => env("VISIO_WHISPER_CT2_TINY")?,
-        _ => {
-            let parts = std::env::var("VISIO_WHISPER_CT2_BASE_PARTS").ok()?;
-            let dirs: Vec<PathBuf> = parts.split(':').map(PathBuf::from).collect();
-            speech::models::join_parts(&dirs, &work.join("base-ct2")).expect("parts")
-        }
-    };
-    Some(
-        store
-            .install(&src, name, None)
-            .expect("model installs")
-            .path,
-    )
 }
 
 /// CPU seconds used by this process so far (user + system), from /proc.

@@ -76,10 +76,13 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioErro
         pos += chunk;
     }
     // The tail, then silence to flush the resampler's delay.
-    let tail = r
-        .process_partial(Some(&[&input[pos..]]), None)
-        .map_err(|e| fail(e.to_string()))?;
-    out.extend_from_slice(&tail[0]);
+    // (rubato refuses an empty partial block: a length that is a multiple of the chunk.)
+    if pos < input.len() {
+        let tail = r
+            .process_partial(Some(&[&input[pos..]]), None)
+            .map_err(|e| fail(e.to_string()))?;
+        out.extend_from_slice(&tail[0]);
+    }
     while out.len() < expected + delay {
         let flush = r
             .process_partial::<&[f32]>(None, None)
@@ -115,6 +118,9 @@ mod tests {
         let out = resample(&input, 22_050, WHISPER_RATE).expect("resampled");
         assert!((out.len() as i64 - 32_000).abs() <= 2, "{}", out.len());
         assert!((crossings_hz(&out, WHISPER_RATE) - 440.0).abs() < 3.0);
+        // A length that is a whole number of the resampler's blocks (once refused).
+        let out = resample(&input[..3 * 1024], 16_000, 48_000).expect("resampled");
+        assert_eq!(out.len(), 9 * 1024);
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! threads the caller allows.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecognizerError {
@@ -19,6 +22,9 @@ pub enum RecognizerError {
     EnglishOnly(String),
     #[error("recognition failed: {0}")]
     Whisper(String),
+    /// The caller's stop flag was raised while whisper.cpp was running.
+    #[error("recognition stopped")]
+    Stopped,
 }
 
 /// One recognised stretch of speech; times in milliseconds from the start of the audio.
@@ -63,7 +69,7 @@ impl Recognizer {
         samples: &[f32],
         language: Option<&str>,
     ) -> Result<Vec<Segment>, RecognizerError> {
-        self.run(samples, language, self.threads, false)
+        self.run(samples, language, self.threads, false, None, None)
     }
 
     /// Transcribes one short utterance (live captions) on `threads` threads, with the
@@ -76,7 +82,40 @@ impl Recognizer {
         language: Option<&str>,
         threads: usize,
     ) -> Result<Vec<Segment>, RecognizerError> {
-        self.run(samples, language, threads.max(1), true)
+        self.run(samples, language, threads.max(1), true, None, None)
+    }
+
+    /// Working memory for [`Self::transcribe_utterance_until`], kept by a live-captions
+    /// worker across utterances: whisper.cpp allocates it per call otherwise (45 ms for
+    /// tiny.en on this machine, more for larger models, on every caption). It keeps the
+    /// model alive (whisper-rs holds the context by `Arc`).
+    pub fn scratch(&self) -> Result<Scratch, RecognizerError> {
+        self.ctx
+            .create_state()
+            .map(Scratch)
+            .map_err(|e| RecognizerError::Whisper(e.to_string()))
+    }
+
+    /// [`Self::transcribe_utterance`] that gives up with [`RecognizerError::Stopped`] soon
+    /// after `stop` is raised (whisper.cpp checks it between graph nodes). Live captions use
+    /// it so that shutting down never leaves a thread inside whisper.cpp while the process
+    /// exits, and so that a final caption does not wait behind a stale interim one.
+    pub fn transcribe_utterance_until(
+        &self,
+        samples: &[f32],
+        language: Option<&str>,
+        threads: usize,
+        stop: &AtomicBool,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<Segment>, RecognizerError> {
+        self.run(
+            samples,
+            language,
+            threads.max(1),
+            true,
+            Some(stop),
+            Some(&mut scratch.0),
+        )
     }
 
     /// Whether the model knows other languages than English.
@@ -90,7 +129,12 @@ impl Recognizer {
         language: Option<&str>,
         threads: usize,
         fit_context: bool,
+        stop: Option<&AtomicBool>,
+        scratch: Option<&mut WhisperState>,
     ) -> Result<Vec<Segment>, RecognizerError> {
+        if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+            return Err(RecognizerError::Stopped);
+        }
         let lang = match language {
             Some(l) => {
                 if whisper_rs::get_lang_id(l).is_none() {
@@ -104,10 +148,17 @@ impl Recognizer {
             None if self.multilingual => None,
             None => Some("en"),
         };
-        let mut state = self
-            .ctx
-            .create_state()
-            .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+        let mut own;
+        let state = match scratch {
+            Some(s) => s,
+            None => {
+                own = self
+                    .ctx
+                    .create_state()
+                    .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+                &mut own
+            }
+        };
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(threads as i32);
         params.set_language(lang);
@@ -132,10 +183,26 @@ impl Recognizer {
             params.set_audio_ctx(ctx as i32);
             params.set_no_context(true);
             params.set_single_segment(true);
+            // Speech is at most about 4 tokens a second: a bound stops a hallucination loop
+            // (seen on robotic voices) from holding a worker for the whole 448-token context.
+            let secs = audio.len() / 16_000 + 1;
+            params.set_max_tokens((24 + 8 * secs).min(224) as i32);
         }
-        state
-            .full(params, audio)
-            .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+        if let Some(stop) = stop {
+            // whisper-rs's closure-based `set_abort_callback_safe` hands whisper.cpp a pointer
+            // of another type than its trampoline reads, so the plain C callback is used.
+            // SAFETY: `stop` outlives `state.full` (it borrows from the caller for the whole
+            // call) and `abort_on_flag` only reads it atomically.
+            unsafe {
+                params.set_abort_callback(Some(abort_on_flag));
+                params.set_abort_callback_user_data(stop as *const AtomicBool as *mut _);
+            }
+        }
+        let result = state.full(params, audio);
+        if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+            return Err(RecognizerError::Stopped);
+        }
+        result.map_err(|e| RecognizerError::Whisper(e.to_string()))?;
         let mut out = vec![];
         for i in 0..state.full_n_segments() {
             let Some(seg) = state.get_segment(i) else {
@@ -158,4 +225,14 @@ impl Recognizer {
         }
         Ok(out)
     }
+}
+
+/// See [`Recognizer::scratch`].
+pub struct Scratch(WhisperState);
+
+/// whisper.cpp's abort callback: `data` is the `AtomicBool` given in
+/// [`Recognizer::transcribe_utterance_until`].
+unsafe extern "C" fn abort_on_flag(data: *mut std::ffi::c_void) -> bool {
+    // SAFETY: set only by `run`, pointing at an `AtomicBool` alive during `state.full`.
+    unsafe { (*(data as *const AtomicBool)).load(Ordering::Acquire) }
 }

@@ -142,6 +142,23 @@ impl Captions {
         }
     }
 
+    /// At the end of the session: the finals of utterances still in progress (up to 15 s
+    /// on a busy machine), then the captions threads are stopped and joined, before the
+    /// process exits (exiting under a running recognition crashed it).
+    pub fn finish(&mut self, human: bool) {
+        let Some((live, mut rx)) = self.live.take() else {
+            return;
+        };
+        let done = tokio::task::block_in_place(|| live.flush(std::time::Duration::from_secs(15)));
+        if !done {
+            eprintln!("visio: the last captions were not finished in time");
+        }
+        drop(live);
+        while let Ok(u) = rx.try_recv() {
+            self.on_update(u, human);
+        }
+    }
+
     /// Final captions, in order, for the `--json` summary.
     pub fn json(&self) -> Value {
         Value::Array(self.finals.clone())

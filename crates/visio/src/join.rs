@@ -49,6 +49,10 @@ pub struct JoinArgs {
     /// Publish only audio (no camera, no pattern).
     #[arg(long)]
     no_video: bool,
+    /// Publish nothing, only receive (no device is opened): a viewer, or a benchmark's
+    /// receiving side.
+    #[arg(long, conflicts_with_all = ["fake_devices", "camera", "microphone", "wav", "no_video", "h264"])]
+    subscribe_only: bool,
     /// Publish H264 (OpenH264) instead of VP8.
     #[arg(long)]
     h264: bool,
@@ -159,7 +163,7 @@ fn track_json(t: &TrackStats) -> Value {
 
 pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
     let token = token(&args)?;
-    let publish = Some(PublishOptions {
+    let publish = (!args.subscribe_only).then(|| PublishOptions {
         fake_devices: args.fake_devices,
         video: !args.no_video,
         width: args.video_size.0,
@@ -181,7 +185,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
         device: (s != "default").then(|| s.clone()),
     });
     // Which devices were asked for, to say what the room gets without them.
-    let mut publishing = (!args.no_video, true);
+    let mut publishing = (!args.no_video && !args.subscribe_only, !args.subscribe_only);
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let mut extra_root_certs_pem = vec![];
@@ -365,6 +369,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
             }
         }
         drop(sends);
+        captions.finish(human);
         let stats = room.track_stats().await.unwrap_or_default();
         let room_name = room.name().to_owned();
         let identity = room.local_participant().identity.clone();
