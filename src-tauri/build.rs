@@ -22,6 +22,13 @@ fn main() {
         "send_reaction",
         "set_video_subscriptions",
         "set_low_bandwidth",
+        "list_profiles",
+        "add_profile",
+        "login",
+        "logout",
+        "whoami",
+        "set_pin",
+        "unlock_with_pin",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

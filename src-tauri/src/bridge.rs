@@ -23,6 +23,19 @@ pub enum ErrorCode {
     /// The user cancelled (leaving the waiting room).
     Cancelled,
     NoKeychain,
+    /// The OS keychain is locked: unlock it and retry (nothing was changed).
+    KeychainLocked,
+    /// IT policy forbids this server or this setting change.
+    NotAllowed,
+    /// The server refused the saved session: sign in again.
+    SessionExpired,
+    /// The sign-in did not complete (provider refused, wrong state/nonce, bad token, timeout).
+    LoginFailed,
+    WrongPin,
+    /// Five wrong PINs: offline unlock waits for the next online sign-in.
+    OfflineLocked,
+    NoOfflinePin,
+    WeakPin,
     NotConnected,
     Protocol,
     Internal,
@@ -82,6 +95,30 @@ impl From<media::DeviceError> for AppError {
     }
 }
 
+impl From<accounts::AccountError> for AppError {
+    fn from(e: accounts::AccountError) -> Self {
+        use accounts::AccountError as E;
+        let code = match &e {
+            E::BadUrl { .. } => ErrorCode::InvalidLink,
+            E::Unreachable { .. } => ErrorCode::Unreachable,
+            E::NotVisio { .. } => ErrorCode::Protocol,
+            E::NotAllowed(_) => ErrorCode::NotAllowed,
+            E::Provider(_) | E::WrongState | E::WrongNonce | E::BadToken(_) | E::LoginTimeout => {
+                ErrorCode::LoginFailed
+            }
+            E::SessionExpired | E::NotLoggedIn(_) | E::NoProfile(_) => ErrorCode::SessionExpired,
+            E::NoKeychain(_) => ErrorCode::NoKeychain,
+            E::KeychainLocked(_) => ErrorCode::KeychainLocked,
+            E::WrongPin { .. } => ErrorCode::WrongPin,
+            E::OfflineLocked => ErrorCode::OfflineLocked,
+            E::NoOfflinePin => ErrorCode::NoOfflinePin,
+            E::WeakPin(_) => ErrorCode::WeakPin,
+            E::Keychain(_) | E::Store { .. } | E::Invalid(_) => ErrorCode::Internal,
+        };
+        AppError::new(code, e.to_string())
+    }
+}
+
 impl From<visio_api::ApiError> for AppError {
     fn from(e: visio_api::ApiError) -> Self {
         use visio_api::ApiError as E;
@@ -101,22 +138,8 @@ impl From<visio_api::ApiError> for AppError {
 
 pub type CmdResult<T> = Result<T, AppError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    Fr,
-    En,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum LowBandwidthMode {
-    #[default]
-    Off,
-    AudioOnly,
-    SpeakerOnly,
-}
+/// The settings' enums are the policy crate's: one definition for the app, the CLI and IT.
+pub use policy::{Language, LowBandwidthMode};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,35 +175,9 @@ pub struct RecentRoom {
     pub last_joined_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Settings {
-    pub language: Language,
-    pub display_name: String,
-    pub low_bandwidth: LowBandwidthMode,
-    pub captions: bool,
-    pub camera_id: Option<String>,
-    pub microphone_id: Option<String>,
-    pub speaker_id: Option<String>,
-    /// Setting names IT policy fixed; never read from the user's file.
-    #[serde(skip_deserializing)]
-    pub locked: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            language: Language::Fr,
-            display_name: String::new(),
-            low_bandwidth: LowBandwidthMode::Off,
-            captions: false,
-            camera_id: None,
-            microphone_id: None,
-            speaker_id: None,
-            locked: vec![],
-        }
-    }
-}
+/// `get_settings`: the user's settings with the IT policy applied, and the names of the
+/// settings the policy locked (the policy crate's type, so the app and `visio policy` agree).
+pub type Settings = policy::EffectiveSettings;
 
 /// `update_settings`: only the fields present change. A present `null` clears a device.
 #[derive(Debug, Clone, Default, Deserialize)]

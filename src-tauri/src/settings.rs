@@ -1,6 +1,8 @@
-//! Settings and recent rooms, as JSON files in the platform config directory
-//! (`~/.config/visio-desktop/` on Linux; `VISIO_DESKTOP_CONFIG_DIR` overrides it, which tests
-//! use to stay out of the user's files). A damaged file is set aside, never fatal.
+//! Settings and recent rooms, as JSON files in the app's config directory: `<config>/visio/`
+//! (`~/.config/visio/` on Linux), shared with the `visio` CLI and the accounts' profiles;
+//! `VISIO_DESKTOP_CONFIG_DIR` overrides it, which tests use to stay out of the user's files.
+//! Settings go through the `policy` crate: IT policy wins and its locked settings are named.
+//! A damaged file is set aside, never fatal.
 
 use std::path::{Path, PathBuf};
 
@@ -11,41 +13,122 @@ pub const MAX_RECENT: usize = 10;
 
 pub struct Store {
     dir: PathBuf,
+    policy: policy::Policy,
+    /// Problems met reading the IT policy (shown to the user, logged); the app runs on.
+    policy_errors: Vec<String>,
 }
 
 impl Store {
-    /// The store in `VISIO_DESKTOP_CONFIG_DIR`, else the platform config dir.
+    /// The store in `VISIO_DESKTOP_CONFIG_DIR`, else the platform config dir, with the
+    /// platform's IT policy (`/etc/visio/policy.toml` or `VISIO_POLICY_FILE` on Linux).
     pub fn from_env() -> Self {
         let dir = std::env::var_os("VISIO_DESKTOP_CONFIG_DIR")
             .map(PathBuf::from)
-            .or_else(|| dirs::config_dir().map(|d| d.join("visio-desktop")))
-            .unwrap_or_else(|| PathBuf::from(".visio-desktop"));
-        Self { dir }
+            .or_else(|| accounts::default_config_dir().ok())
+            .unwrap_or_else(|| PathBuf::from(".visio"));
+        match policy::read_platform_policy() {
+            Ok(p) => Self::with_policy(&dir, p),
+            Err(e) => {
+                tracing::warn!("{e}");
+                let mut store = Self::at(&dir);
+                store.policy_errors.push(e.to_string());
+                store
+            }
+        }
     }
 
+    /// A store without IT policy.
     pub fn at(dir: &Path) -> Self {
+        Self::with_policy(dir, policy::Policy::default())
+    }
+
+    pub fn with_policy(dir: &Path, policy: policy::Policy) -> Self {
         Self {
             dir: dir.to_path_buf(),
+            policy,
+            policy_errors: vec![],
         }
     }
 
-    pub fn settings(&self) -> Settings {
-        self.read("settings.json").unwrap_or_default()
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
+    pub fn policy(&self) -> &policy::Policy {
+        &self.policy
+    }
+
+    pub fn policy_errors(&self) -> &[String] {
+        &self.policy_errors
+    }
+
+    /// The user's own settings (before policy).
+    fn user_settings(&self) -> policy::Settings {
+        let path = self.dir.join("settings.json");
+        match policy::read_settings(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                let aside = path.with_extension("json.damaged");
+                tracing::warn!("{e}; moved to {}", aside.display());
+                let _ = std::fs::rename(&path, aside);
+                policy::Settings::default()
+            }
+        }
+    }
+
+    /// The settings the app uses: the user's, with the IT policy applied.
+    pub fn settings(&self) -> Settings {
+        policy::merge(&self.policy, self.user_settings())
+    }
+
+    /// Applies `patch` to the user's settings. Changing a setting IT policy locked is refused
+    /// (`not_allowed`) and nothing is saved; sending a locked setting's current value is fine.
+    /// The user's file keeps the user's own choices (the policy is applied when read).
     pub fn update_settings(&self, patch: SettingsPatch) -> Result<Settings, AppError> {
-        let mut s = self.settings();
-        if let Some(v) = patch.language {
+        let effective = self.settings();
+        let name = patch
+            .display_name
+            .as_ref()
+            .map(|v| v.trim().chars().take(100).collect::<String>());
+        let changes = [
+            (
+                "language",
+                patch.language.is_some_and(|v| v != effective.language),
+            ),
+            (
+                "displayName",
+                name.as_ref().is_some_and(|v| *v != effective.display_name),
+            ),
+            (
+                "lowBandwidth",
+                patch
+                    .low_bandwidth
+                    .is_some_and(|v| v != effective.low_bandwidth),
+            ),
+            (
+                "captions",
+                patch.captions.is_some_and(|v| v != effective.captions),
+            ),
+        ];
+        let locked = |n: &str| effective.locked.iter().any(|l| l == n);
+        if let Some((n, _)) = changes.iter().find(|(n, changed)| *changed && locked(n)) {
+            return Err(AppError::new(
+                ErrorCode::NotAllowed,
+                format!("the setting {n} is locked by IT policy"),
+            ));
+        }
+        let mut s = self.user_settings();
+        if let Some(v) = patch.language.filter(|_| !locked("language")) {
             s.language = v;
         }
-        if let Some(v) = patch.display_name {
-            // Names are shown to everyone: keep them to one reasonable line.
-            s.display_name = v.trim().chars().take(100).collect();
+        if let Some(v) = name.filter(|_| !locked("displayName")) {
+            // Names are shown to everyone: kept to one reasonable line (above).
+            s.display_name = v;
         }
-        if let Some(v) = patch.low_bandwidth {
+        if let Some(v) = patch.low_bandwidth.filter(|_| !locked("lowBandwidth")) {
             s.low_bandwidth = v;
         }
-        if let Some(v) = patch.captions {
+        if let Some(v) = patch.captions.filter(|_| !locked("captions")) {
             s.captions = v;
         }
         if let Some(v) = patch.camera_id {
@@ -57,8 +140,13 @@ impl Store {
         if let Some(v) = patch.speaker_id {
             s.speaker_id = v;
         }
-        self.write("settings.json", &s)?;
-        Ok(s)
+        policy::save_settings(
+            &self.dir.join("settings.json"),
+            &policy::Policy::default(),
+            &s,
+        )
+        .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
+        Ok(self.settings())
     }
 
     pub fn recent_rooms(&self) -> Vec<RecentRoom> {
@@ -164,7 +252,7 @@ mod tests {
     fn settings_round_trip_and_damaged_file() {
         let dir = tmp();
         let store = Store::at(&dir);
-        assert_eq!(store.settings(), Settings::default());
+        assert_eq!(store.settings().settings, policy::Settings::default());
         let s = store
             .update_settings(SettingsPatch {
                 display_name: Some("  Alice  ".into()),
@@ -178,8 +266,45 @@ mod tests {
         assert_eq!(again.low_bandwidth, LowBandwidthMode::SpeakerOnly);
         assert_eq!(again.camera_id.as_deref(), Some("cam1"));
         std::fs::write(dir.join("settings.json"), "{not json").unwrap();
-        assert_eq!(Store::at(&dir).settings(), Settings::default());
+        assert_eq!(
+            Store::at(&dir).settings().settings,
+            policy::Settings::default()
+        );
         assert!(dir.join("settings.json.damaged").exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn it_policy_wins_and_locked_settings_are_refused() {
+        let dir = tmp();
+        let policy = policy::parse_policy(
+            "[locked]\ncaptions = false\nlanguage = \"en\"\n",
+            "test policy",
+        )
+        .unwrap();
+        let store = Store::with_policy(&dir, policy);
+        let s = store.settings();
+        assert!(!s.captions && s.language == crate::bridge::Language::En);
+        assert_eq!(s.locked, ["captions", "language"]);
+        let e = store
+            .update_settings(SettingsPatch {
+                captions: Some(true),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotAllowed);
+        assert!(e.message.contains("captions"), "{}", e.message);
+        assert!(!dir.join("settings.json").exists(), "nothing saved");
+        let s = store
+            .update_settings(SettingsPatch {
+                display_name: Some("Alice".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!((s.display_name.as_str(), s.captions), ("Alice", false));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["locked"], serde_json::json!(["captions", "language"]));
+        assert_eq!(json["displayName"], "Alice");
         let _ = std::fs::remove_dir_all(dir);
     }
 

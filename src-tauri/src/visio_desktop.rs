@@ -20,8 +20,10 @@
 //!   microphone leaves the meeting without it, with a message (`deviceUnavailable`).
 //! - `--server URL`: the Visio server for bare room codes and new rooms
 //!   (default `https://visio.numerique.gouv.fr`).
-//! - Settings and recent rooms: JSON in `~/.config/visio-desktop/` (`VISIO_DESKTOP_CONFIG_DIR`
-//!   overrides). Logs: `VISIO_LOG=debug`.
+//! - Settings, recent rooms and server profiles: JSON in `~/.config/visio/`, shared with the
+//!   `visio` CLI (`VISIO_DESKTOP_CONFIG_DIR` overrides); IT policy from `/etc/visio/policy.toml`
+//!   wins over settings. Secrets only in the OS keychain ([`accounts`]). Logs: `VISIO_LOG=debug`.
+
 //!
 //! ## Security
 //! The capability file (`capabilities/default.json`) grants the page exactly the app's own
@@ -41,6 +43,7 @@
 //! Without a GPU the app sets `WEBKIT_DISABLE_DMABUF_RENDERER=1` before WebKit starts (see
 //! [`has_render_node`]).
 
+pub mod accounts;
 pub mod bridge;
 pub mod client;
 pub mod links;
@@ -268,11 +271,18 @@ pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
             let emit: client::Emit = Arc::new(move |e: RoomEvent| {
                 let _ = handle.emit("room", e);
             });
-            let client = tauri::async_runtime::block_on(Client::start(
-                launch,
-                settings::Store::from_env(),
-                emit,
-            ))?;
+            let store = settings::Store::from_env();
+            // Profiles live beside the settings; the keychain is the OS's.
+            let accounts = ::accounts::Accounts::new(
+                store.dir(),
+                ::accounts::Keychain::default(),
+                store.policy().clone(),
+            )?;
+            app.manage(Arc::new(accounts::AccountsState {
+                accounts,
+                policy: store.policy().clone(),
+            }));
+            let client = tauri::async_runtime::block_on(Client::start(launch, store, emit))?;
             app.manage(Arc::new(client));
             Ok(())
         })
@@ -302,6 +312,13 @@ pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
             send_reaction,
             set_video_subscriptions,
             set_low_bandwidth,
+            accounts::list_profiles,
+            accounts::add_profile,
+            accounts::login,
+            accounts::logout,
+            accounts::whoami,
+            accounts::set_pin,
+            accounts::unlock_with_pin,
         ])
 }
 

@@ -97,7 +97,32 @@ try {
   await p.getByTestId("home-settings-button").click();
   check((await p.textContent("h1")) === "Join a meeting", "home in English");
   check((await p.locator(".locked").count()) === 2, "locked settings shown as locked");
+  check((await p.locator(".locked").first().textContent()).includes("Set by your IT department"), "locked settings say who set them");
   await shot(p, "home-settings-en");
+  await p.close();
+
+  // Accounts: a Visio profile whose server is unreachable offers the offline PIN unlock.
+  p = await page("?accounts=1&offline=1&lang=en");
+  await p.getByTestId("home-accounts-button").click();
+  await p.locator('[data-testid="profile"][data-state="offline"]').waitFor();
+  check((await p.getByTestId("profile").count()) === 2, "accounts list the Visio and local profiles");
+  await p.getByTestId("unlock-pin").fill("000000");
+  await p.getByTestId("unlock-button").click();
+  check(await until(p, () => document.querySelector('[data-testid="accounts-error"]')?.getAttribute("data-code") === "wrong_pin"), "a wrong PIN is refused with its message");
+  check((await p.getByTestId("accounts-error").textContent()).includes("4 attempts left"), "the attempts left are shown");
+  await shot(p, "accounts-offline-en");
+  await p.getByTestId("unlock-pin").fill("246810");
+  await p.getByTestId("unlock-button").click();
+  check(await until(p, () => document.querySelector('[data-testid="accounts-notice"]')?.textContent === "Unlocked offline as Dominique Agent"), "the right PIN unlocks offline");
+  await p.getByTestId("add-kind").selectOption("liveKit");
+  check((await p.getByTestId("add-apiSecret").getAttribute("type")) === "password", "the API secret field hides what is typed");
+  await p.close();
+
+  p = await page("?accounts=1");
+  await p.getByTestId("home-accounts-button").click();
+  await p.locator('[data-testid="profile"][data-state="online"]').waitFor();
+  check((await p.textContent("#accounts-panel")).includes("Connecté en tant que Dominique Agent"), "accounts: signed in, in French");
+  await shot(p, "accounts-fr");
   await p.close();
 
   p = await page();

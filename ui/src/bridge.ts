@@ -19,6 +19,14 @@ export type ErrorCode =
   | "lobby_timeout"
   | "cancelled"
   | "no_keychain"
+  | "keychain_locked"
+  | "not_allowed"
+  | "session_expired"
+  | "login_failed"
+  | "wrong_pin"
+  | "offline_locked"
+  | "no_offline_pin"
+  | "weak_pin"
   | "not_connected"
   | "protocol"
   | "internal";
@@ -37,6 +45,14 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "lobby_timeout",
   "cancelled",
   "no_keychain",
+  "keychain_locked",
+  "not_allowed",
+  "session_expired",
+  "login_failed",
+  "wrong_pin",
+  "offline_locked",
+  "no_offline_pin",
+  "weak_pin",
   "not_connected",
   "protocol",
   "internal",
@@ -85,6 +101,38 @@ export interface Settings {
 }
 
 export type SettingsUpdate = Partial<Omit<Settings, "locked">>;
+
+/** A server the user uses (accounts, BRIDGE.md). `server` is its origin and its id. */
+export interface Profile {
+  server: string;
+  kind: { type: "visio" } | { type: "liveKit"; apiKey: string } | { type: "local" };
+  login: { type: "none" } | { type: "oidc"; issuer: string; clientId: string } | { type: "sessionCookie" };
+  identity: Identity | null;
+}
+
+export interface Identity {
+  sub: string;
+  name: string | null;
+  email: string | null;
+  issuer: string;
+}
+
+export interface ProfilesInfo {
+  profiles: Profile[];
+  current: string | null;
+}
+
+/** `online`: the server confirmed the session now; `offline`: unreachable, the PIN may unlock. */
+export interface SessionInfo {
+  profile: Profile;
+  identity: Identity | null;
+  session: "online" | "offline";
+  reason: string | null;
+}
+
+export type AddProfileRequest =
+  | { kind: "liveKit"; server: string; apiKey: string; apiSecret: string }
+  | { kind: "local"; server: string };
 
 export interface Device {
   id: string;
@@ -222,6 +270,13 @@ export interface Commands {
   send_reaction: [{ emoji: string }, void];
   set_video_subscriptions: [{ tiles: VideoTile[] }, void];
   set_low_bandwidth: [{ mode: LowBandwidthMode }, void];
+  list_profiles: [undefined, ProfilesInfo];
+  add_profile: [AddProfileRequest, Profile];
+  login: [{ server: string; issuer?: string; clientId?: string }, Identity];
+  logout: [{ server?: string } | undefined, { revoked: boolean; endSessionUrl: string | null }];
+  whoami: [{ server?: string } | undefined, SessionInfo];
+  set_pin: [{ server?: string; pin: string }, void];
+  unlock_with_pin: [{ server?: string; pin: string }, Identity];
 }
 
 export type CommandName = keyof Commands;

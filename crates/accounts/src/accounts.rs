@@ -178,7 +178,12 @@ impl Accounts {
         Ok(origin)
     }
 
-    /// Fails early with `NoKeychain`/`KeychainLocked` before a flow whose result must be stored.
+    /// Fails early with `NoKeychain`/`KeychainLocked` before a flow whose result must be stored
+    /// (the app calls it before opening its login window).
+    pub async fn keychain_usable(&self) -> Result<()> {
+        self.check_keychain().await
+    }
+
     async fn check_keychain(&self) -> Result<()> {
         self.keychain.ensure_usable().await?;
         self.keychain.get("availability-check").await.map(|_| ())

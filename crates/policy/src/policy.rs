@@ -163,6 +163,21 @@ pub struct EffectiveSettings {
     pub allowed_servers: Option<Vec<String>>,
 }
 
+/// Reads and writes like the settings it carries, so code that used plain settings (the app's
+/// client reads `low_bandwidth`, fills in `display_name`) keeps working on the effective ones.
+impl std::ops::Deref for EffectiveSettings {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+impl std::ops::DerefMut for EffectiveSettings {
+    fn deref_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+}
+
 /// Proxy and CA certificates every HTTP client of the app must use.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetworkPolicy {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEVICE_KINDS, ERROR_CODES, LOW_BANDWIDTH_MODES, QUALITIES } from "../bridge";
 import { SHORTCUTS } from "../shortcuts";
+import { SERVER_KINDS } from "../accounts";
 import { catalogs, flatKeys, LANGUAGES, lookup, setLanguage, t } from "./i18n";
 
 const srcDir = join(__dirname, "..");
@@ -55,6 +56,7 @@ describe("i18n", () => {
       ...LANGUAGES.map((l) => `settings.languages.${l}`),
       ...SHORTCUTS.map((s) => `shortcuts.${s.id}`),
       ...DEVICE_KINDS.map((k) => `meeting.deviceLost.${k}`),
+      ...SERVER_KINDS.map((k) => `accounts.kinds.${k}`),
     ];
     expect(built.filter((k) => !fr.includes(k))).toEqual([]);
     // And no template key in the sources outside those families.
@@ -62,7 +64,7 @@ describe("i18n", () => {
     for (const file of sources(srcDir)) {
       for (const m of readFileSync(file, "utf8").matchAll(/\bt\(`([^`$]*)\$\{/g)) if (m[1] !== undefined) templated.add(m[1]);
     }
-    expect([...templated].sort()).toEqual(["error.", "meeting.deviceLost.", "quality.", "settings.languages.", "settings.lowBandwidthModes.", "shortcuts."]);
+    expect([...templated].sort()).toEqual(["accounts.kinds.", "error.", "meeting.deviceLost.", "quality.", "settings.languages.", "settings.lowBandwidthModes.", "shortcuts."]);
   });
 
   it("has no visible text hard-coded in the components", () => {

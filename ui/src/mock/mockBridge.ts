@@ -8,7 +8,9 @@
  * participant has a camera), `lane=ws://…` (a real video lane: the rendering benchmark),
  * `reconnect=1` (reconnecting from 2 s to 12 s), `lost=1` (connection lost for good at 3 s),
  * `waiting=1` (someone waits in the lobby), `admin=1` (the user organises the room: lobby requests
- * and moderation), `devicelost=1` (the camera stops at 2 s).
+ * and moderation), `devicelost=1` (the camera stops at 2 s), `accounts=1` (a signed-in Visio
+ * profile and the local server), `offline=1` (its server unreachable: the PIN `246810` unlocks,
+ * five wrong PINs block it).
  * Room codes starting with `zzz` answer `room_full`, `den` `denied`, `lob` wait in the lobby
  * (admitted after 4 s unless `cancel_join`), and links to a host named
  * `down.example` answer `unreachable`.
@@ -21,6 +23,7 @@ import type {
   CommandName,
   Devices,
   Participant,
+  Profile,
   Quality,
   RecentRoom,
   RequestOf,
@@ -133,6 +136,8 @@ class MockBridge implements Bridge {
   private settings: Settings;
   private recent: RecentRoom[];
   private devices: Devices;
+  private profiles: Profile[] = [];
+  private wrongPins = 0;
 
   constructor(private readonly params: URLSearchParams) {
     const locked = (params.get("locked") ?? "").split(",").filter((s) => s.length > 0);
@@ -146,6 +151,13 @@ class MockBridge implements Bridge {
       speakerId: null,
       locked,
     };
+    if (params.get("accounts")) {
+      const identity = { sub: "u-42", name: "Dominique Agent", email: "dominique.agent@interieur.gouv.fr", issuer: "https://visio.numerique.gouv.fr" };
+      this.profiles = [
+        { server: "https://visio.numerique.gouv.fr", kind: { type: "visio" }, login: { type: "sessionCookie" }, identity },
+        { server: "http://127.0.0.1:7880", kind: { type: "local" }, login: { type: "none" }, identity: null },
+      ];
+    }
     const now = Date.now();
     this.recent = [
       { server: "https://visio.numerique.gouv.fr", roomCode: "ddd-equi-pex", link: "https://visio.numerique.gouv.fr/ddd-equi-pex", lastJoinedAt: new Date(now - 3600e3).toISOString() },
@@ -214,6 +226,43 @@ class MockBridge implements Bridge {
         this.settings = { ...this.settings, ...patch };
         return this.settings;
       }
+      case "list_profiles":
+        return { profiles: this.profiles, current: this.profiles[0]?.server ?? null };
+      case "whoami": {
+        const p = this.profiles.find((x) => x.server === req?.server) ?? this.profiles[0];
+        if (!p) throw err("session_expired", "no profile");
+        const offline = this.params.get("offline") && p.kind.type === "visio";
+        return { profile: p, identity: p.identity, session: offline ? "offline" : "online", reason: offline ? `${p.server} is unreachable: connection refused` : null };
+      }
+      case "unlock_with_pin": {
+        const p = this.profiles.find((x) => x.server === req.server) ?? this.profiles[0];
+        if (this.wrongPins >= 5) throw err("offline_locked", "");
+        if (req.pin !== "246810") {
+          this.wrongPins++;
+          throw err("wrong_pin", `wrong PIN (${5 - this.wrongPins} attempts left before offline unlock is locked)`);
+        }
+        return p?.identity;
+      }
+      case "set_pin":
+        if (String(req.pin).length < 6) throw err("weak_pin", "");
+        return undefined;
+      case "login": {
+        const server = String(req.server).replace(/\/+$/, "");
+        if (!/^https?:\/\/[^/\s]+$/.test(server)) throw err("invalid_link", `"${server}" is not a valid server address`);
+        const identity = { sub: "u-42", name: "Dominique Agent", email: null, issuer: server };
+        this.profiles = [...this.profiles.filter((x) => x.server !== server), { server, kind: { type: "visio" }, login: { type: "sessionCookie" }, identity }];
+        return identity;
+      }
+      case "add_profile": {
+        const server = String(req.server);
+        const kind: Profile["kind"] = req.kind === "local" ? { type: "local" } : { type: "liveKit", apiKey: String(req.apiKey) };
+        const p: Profile = { server, kind, login: { type: "none" }, identity: null };
+        this.profiles = [...this.profiles.filter((x) => x.server !== server), p];
+        return p;
+      }
+      case "logout":
+        this.profiles = this.profiles.filter((x) => x.server !== req?.server);
+        return { revoked: false, endSessionUrl: null };
       case "list_devices":
         return this.devices;
       case "start_preview":

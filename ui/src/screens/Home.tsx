@@ -7,6 +7,7 @@ import { LANGUAGES, language, t } from "../i18n/i18n";
 import { normalizeRoomCode } from "../roomCode";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
+import { AccountsPanel } from "./Accounts";
 
 export function Home({ initialError }: { initialError?: AppError | undefined }) {
   const { bridge, info } = useApp();
@@ -16,6 +17,7 @@ export function Home({ initialError }: { initialError?: AppError | undefined }) 
   const [busy, setBusy] = useState(false);
   const [recent, setRecent] = useState<RecentRoom[]>([]);
   const [showSettings, setShowSettings] = useState(false);
+  const [showAccounts, setShowAccounts] = useState(false);
   const inputRef = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
@@ -56,16 +58,34 @@ export function Home({ initialError }: { initialError?: AppError | undefined }) 
           <span class="marianne" />
           <span>{t("app.name")}</span>
         </div>
-        <button
-          type="button"
-          class="button secondary"
-          data-testid="home-settings-button"
-          aria-expanded={showSettings}
-          aria-controls="settings-panel"
-          onClick={() => setShowSettings(!showSettings)}
-        >
-          {t("home.settings")}
-        </button>
+        <div class="header-actions">
+          <button
+            type="button"
+            class="button secondary"
+            data-testid="home-accounts-button"
+            aria-expanded={showAccounts}
+            aria-controls="accounts-panel"
+            onClick={() => {
+              setShowSettings(false);
+              setShowAccounts(!showAccounts);
+            }}
+          >
+            {t("accounts.open")}
+          </button>
+          <button
+            type="button"
+            class="button secondary"
+            data-testid="home-settings-button"
+            aria-expanded={showSettings}
+            aria-controls="settings-panel"
+            onClick={() => {
+              setShowAccounts(false);
+              setShowSettings(!showSettings);
+            }}
+          >
+            {t("home.settings")}
+          </button>
+        </div>
       </header>
       <section class="home-main">
         <h1 id="home-title">{t("home.title")}</h1>
@@ -130,6 +150,7 @@ export function Home({ initialError }: { initialError?: AppError | undefined }) 
         </section>
       </section>
       {showSettings && <SettingsPanel onClose={() => setShowSettings(false)} />}
+      {showAccounts && <AccountsPanel onClose={() => setShowAccounts(false)} />}
       <footer class="home-footer">{t("app.version", { version: info.version })}</footer>
     </main>
   );
