@@ -25,6 +25,7 @@ async fn play(
     live: &LiveCaptions,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<CaptionUpdate>,
     tracks: &[(String, Vec<i16>)],
+    expected_finals: usize,
 ) -> Vec<CaptionUpdate> {
     let padded: Vec<Vec<i16>> = tracks
         .iter()
@@ -52,7 +53,7 @@ async fn play(
     }
     // Wait for the last finals.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while updates.iter().filter(|u| u.caption.is_final).count() < tracks.len()
+    while updates.iter().filter(|u| u.caption.is_final).count() < expected_finals
         && Instant::now() < deadline
     {
         if let Ok(Some(u)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
@@ -122,7 +123,7 @@ async fn live_captions_per_track() {
             )
         })
         .collect();
-    let updates = play(&live, &mut rx, &tracks).await;
+    let updates = play(&live, &mut rx, &tracks, 2).await;
     for (i, who) in ["alice", "bob"].iter().enumerate() {
         let mine: Vec<&CaptionUpdate> = updates
             .iter()
@@ -156,7 +157,7 @@ async fn live_captions_per_track() {
     }
     // Silence only: no caption at all.
     let (live, mut rx) = LiveCaptions::start(cfg(&model)).expect("starts");
-    let updates = play(&live, &mut rx, &[("carol".into(), vec![0; 48_000])]).await;
+    let updates = play(&live, &mut rx, &[("carol".into(), vec![0; 48_000])], 0).await;
     assert!(updates.is_empty(), "{updates:?}");
     std::fs::remove_dir_all(work).ok();
 }
@@ -171,11 +172,19 @@ async fn bench_caption_latency() {
     std::fs::create_dir_all(&work).expect("dir");
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     println!("\n== live captions: latency end of speech -> final caption, CPU ({threads} threads allowed) ==");
-    println!("| model | speakers | latency p50 / max (ms) | CPU (% of one core) | WER |");
-    println!("|---|---|---|---|---|");
+    println!("| model | speakers | finals | latency p50 / p95 / max (ms) | compute p50 (ms) | CPU (% of one core) | WER |");
+    println!("|---|---|---|---|---|---|---|");
+    // Each speaker says the four sentences (from a different one on), 1.5 s apart: several
+    // utterance ends per run, some of them at the same time as another speaker's.
+    let gap = vec![0i16; 72_000];
+    let speech: Vec<Vec<i16>> = SENTENCES
+        .iter()
+        .enumerate()
+        .map(|(i, (voice, text))| espeak_48k(&work, i, voice, text))
+        .collect();
     for name in ["tiny.en", "base"] {
         let Some(model) = install(&work, name) else {
-            println!("| {name} | (model not available) | | | |");
+            println!("| {name} | (model not available) | | | | | |");
             continue;
         };
         for speakers in [1usize, 2, 4] {
@@ -183,31 +192,56 @@ async fn bench_caption_latency() {
             c.language = Some("en".into());
             c.threads = threads;
             let (live, mut rx) = LiveCaptions::start(c).expect("starts");
+            let mut refs = vec![];
             let tracks: Vec<(String, Vec<i16>)> = (0..speakers)
-                .map(|i| {
-                    let (voice, text) = SENTENCES[i];
-                    (format!("p{i}"), espeak_48k(&work, i, voice, text))
+                .map(|p| {
+                    let mut pcm = vec![];
+                    let mut said = vec![];
+                    for k in 0..SENTENCES.len() {
+                        let i = (p + k) % SENTENCES.len();
+                        pcm.extend_from_slice(&speech[i]);
+                        pcm.extend_from_slice(&gap);
+                        said.push(SENTENCES[i].1);
+                    }
+                    refs.push(said.join(" "));
+                    (format!("p{p}"), pcm)
                 })
                 .collect();
             let cpu0 = cpu_seconds();
             let t0 = Instant::now();
-            let updates = play(&live, &mut rx, &tracks).await;
+            let expected = speakers * SENTENCES.len();
+            let updates = play(&live, &mut rx, &tracks, expected).await;
             let cpu = (cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+            drop(live);
             let mut lat: Vec<f64> = updates.iter().filter_map(|u| u.latency_ms).collect();
             lat.sort_by(f64::total_cmp);
-            let p50 = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
-            let max = lat.last().copied().unwrap_or(f64::NAN);
+            let pct = |q: f64| {
+                lat.get(((lat.len() as f64 - 1.0) * q).round() as usize)
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            };
+            let mut compute: Vec<f64> = updates
+                .iter()
+                .filter(|u| u.caption.is_final)
+                .map(|u| u.compute_ms)
+                .collect();
+            compute.sort_by(f64::total_cmp);
+            let compute_p50 = compute.get(compute.len() / 2).copied().unwrap_or(f64::NAN);
             let mut wer = 0.0;
-            for (i, (who, _)) in tracks.iter().enumerate() {
+            for (p, (who, _)) in tracks.iter().enumerate() {
                 let heard: Vec<&str> = updates
                     .iter()
                     .filter(|u| u.caption.is_final && &u.caption.participant_identity == who)
                     .map(|u| u.caption.text.as_str())
                     .collect();
-                wer += speech::wer::word_error_rate(SENTENCES[i].1, &heard.join(" "));
+                wer += speech::wer::word_error_rate(&refs[p], &heard.join(" "));
             }
             println!(
-                "| {name} | {speakers} | {p50:.0} / {max:.0} | {cpu:.0} | {:.0} % |",
+                "| {name} | {speakers} | {}/{expected} | {:.0} / {:.0} / {:.0} | {compute_p50:.0} | {cpu:.0} | {:.0} % |",
+                lat.len(),
+                pct(0.5),
+                pct(0.95),
+                pct(1.0),
                 wer / speakers as f64 * 100.0
             );
         }
