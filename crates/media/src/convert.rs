@@ -161,32 +161,51 @@ fn round_shift(acc: i32) -> u8 {
     ((acc + (WEIGHT_ONE >> 1)) >> WEIGHT_BITS).clamp(0, 255) as u8
 }
 
-/// Resamples one plane, horizontally then vertically.
+/// Resamples one plane, vertically then horizontally. The vertical pass runs over whole
+/// contiguous rows (a loop the compiler vectorises) and leaves fewer rows for the horizontal
+/// pass, whose taps are padded to one fixed count per output pixel so its inner loop has no
+/// variable-length slices: a 720p camera frame scaled for two simulcast layers on every frame
+/// was 40 % of `visio join`'s CPU with the horizontal pass first over all 720 source rows.
 fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: usize) {
-    let htaps = taps(sw, dw);
-    let mut tmp = vec![0u8; dw * sh];
-    for (src_row, tmp_row) in src.chunks_exact(sw).zip(tmp.chunks_exact_mut(dw)) {
-        for (out, t) in tmp_row.iter_mut().zip(&htaps) {
-            let acc: i32 = src_row[t.first..t.first + t.weights.len()]
-                .iter()
-                .zip(&t.weights)
-                .map(|(&p, &w)| i32::from(p) * w)
-                .sum();
-            *out = round_shift(acc);
-        }
-    }
     let vtaps = taps(sh, dh);
-    let mut acc = vec![0i32; dw];
-    for (dst_row, t) in dst.chunks_exact_mut(dw).zip(&vtaps) {
+    let mut tmp = vec![0u8; sw * dh];
+    let mut acc = vec![0i32; sw];
+    for (tmp_row, t) in tmp.chunks_exact_mut(sw).zip(&vtaps) {
         acc.fill(0);
         for (k, &w) in t.weights.iter().enumerate() {
-            let row = &tmp[(t.first + k) * dw..(t.first + k + 1) * dw];
+            let row = &src[(t.first + k) * sw..(t.first + k + 1) * sw];
             for (a, &p) in acc.iter_mut().zip(row) {
                 *a += i32::from(p) * w;
             }
         }
-        for (out, &a) in dst_row.iter_mut().zip(&acc) {
+        for (out, &a) in tmp_row.iter_mut().zip(&acc) {
             *out = round_shift(a);
+        }
+    }
+    let htaps = taps(sw, dw);
+    let n = htaps
+        .iter()
+        .map(|t| t.weights.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    // Every window starts where `n` pixels fit in the row; its weights sit at their offset.
+    let mut firsts = Vec::with_capacity(dw);
+    let mut weights = vec![0i32; dw * n];
+    for (t, w) in htaps.iter().zip(weights.chunks_exact_mut(n)) {
+        let first = t.first.min(sw.saturating_sub(n));
+        let offset = t.first - first;
+        w[offset..offset + t.weights.len()].copy_from_slice(&t.weights);
+        firsts.push(first);
+    }
+    for (tmp_row, dst_row) in tmp.chunks_exact(sw).zip(dst.chunks_exact_mut(dw)) {
+        for ((out, &first), w) in dst_row.iter_mut().zip(&firsts).zip(weights.chunks_exact(n)) {
+            let acc: i32 = tmp_row[first..first + n]
+                .iter()
+                .zip(w)
+                .map(|(&p, &w)| i32::from(p) * w)
+                .sum();
+            *out = round_shift(acc);
         }
     }
 }
