@@ -104,7 +104,15 @@ struct Peer {
     timeout: Instant,
     pending: Option<SdpPendingOffer>,
     labels: HashMap<ChannelId, String>,
+    /// DTLS is up: media can be written (stays set while ICE is down: str0m sends again
+    /// once a candidate pair works).
     connected: bool,
+    /// Since when ICE has found no working path (consent lost): media is not flowing.
+    ice_down_since: Option<Instant>,
+    /// When the last datagram arrived. str0m reports ICE down only after its consent checks
+    /// timed out (23 s measured); a connected pair hears at least a STUN answer every 3 s,
+    /// so a longer silence means the path is gone.
+    last_rx: Instant,
 }
 
 impl Peer {
@@ -137,6 +145,8 @@ impl Peer {
             pending: None,
             labels: HashMap::new(),
             connected: false,
+            ice_down_since: None,
+            last_rx: now,
         })
     }
 
@@ -168,6 +178,7 @@ impl Peer {
         let Ok(contents) = bytes.try_into() else {
             return;
         };
+        self.last_rx = now;
         let input = Input::Receive(
             now,
             Receive {
@@ -386,12 +397,33 @@ pub(crate) struct Session {
     ended: Option<String>,
     /// The signalling socket is gone (why): reconnection starts.
     signal_lost: Option<String>,
+    /// Media stopped while signalling stayed up: an ICE restart is under way.
+    ice_restart: Option<IceRestart>,
+    /// The next reconnection skips the resume (an ICE restart did not bring media back).
+    force_rejoin: bool,
     /// Remote track figures from sessions before a rejoin, merged into [`Self::stats`].
     past_stats: Vec<TrackStats>,
     final_stats: crate::FinalStats,
     /// Remote audio to the speaker ([`RoomOptions::playout`]).
     playout: Option<media::Playout>,
 }
+
+/// An ICE restart under way (LiveKit's way: resume the signalling with the reason, the
+/// server restarts ICE on the subscriber connection, we restart it on the publisher).
+struct IceRestart {
+    since: Instant,
+    reason: proto::ReconnectReason,
+    /// The signalling resume is done; waiting for ICE to connect again.
+    resumed: bool,
+}
+
+/// How long a peer connection's ICE may stay disconnected before its ICE is restarted
+/// (str0m reports Disconnected after its consent checks went unanswered for a while).
+const ICE_GRACE: Duration = Duration::from_secs(1);
+/// A connected peer connection that received nothing for this long lost its path.
+const MEDIA_SILENCE: Duration = Duration::from_secs(6);
+/// After this long without media despite the restart, join again.
+const ICE_RESTART_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where the session came from, to resume it or join again.
 pub(crate) struct Origin {
@@ -471,6 +503,8 @@ impl Session {
             connected_sent: false,
             ended: None,
             signal_lost: None,
+            ice_restart: None,
+            force_rejoin: false,
             past_stats: vec![],
             final_stats,
             playout: None,
@@ -987,8 +1021,18 @@ impl Session {
             }
             Event::IceConnectionStateChange(s) => {
                 tracing::debug!(?pc, ?s, "ICE state");
-                if s == str0m::IceConnectionState::Disconnected {
-                    self.peer(pc).connected = false;
+                use str0m::IceConnectionState as Ice;
+                match s {
+                    Ice::Disconnected => {
+                        self.peer(pc)
+                            .ice_down_since
+                            .get_or_insert_with(Instant::now);
+                    }
+                    Ice::Connected | Ice::Completed => {
+                        self.peer(pc).ice_down_since = None;
+                        self.media_back();
+                    }
+                    _ => {}
                 }
             }
             Event::MediaAdded(m) if pc == Pc::Subscriber => self.remote_added(m.mid, m.kind),
@@ -1581,11 +1625,14 @@ impl Session {
                 if reconnector.is_none() && self.ended.is_none() {
                     tracing::info!(%reason, "signalling lost: reconnecting");
                     let r = Reconnector::new(now, origin.options.reconnect_timeout, &reason);
-                    reconnector = Some(if self.peers_failed() {
-                        r.rejoin_only()
-                    } else {
-                        r
-                    });
+                    self.ice_restart = None;
+                    reconnector = Some(
+                        if self.peers_failed() || std::mem::take(&mut self.force_rejoin) {
+                            r.rejoin_only()
+                        } else {
+                            r
+                        },
+                    );
                 }
             }
             let mut reconnect_at: Option<Instant> = None;
@@ -1596,14 +1643,24 @@ impl Session {
                         self.ended.get_or_insert(reason);
                     }
                     Step::Resume(n) => {
+                        let (why, reason) = match &self.ice_restart {
+                            Some(r) => ("restarting the media connection (ICE)", r.reason),
+                            None => (
+                                "resuming the session",
+                                proto::ReconnectReason::RrSignalDisconnected,
+                            ),
+                        };
                         self.emit(RoomEvent::Reconnecting {
                             attempt: n,
-                            reason: "resuming the session".into(),
+                            reason: why.into(),
                         });
                         let (target, token) = (origin.target.clone(), origin.token.clone());
                         let sid = self.local_sid.clone();
                         attempt = Some(Box::pin(async move {
-                            (true, signal::connect(&target, &token, Some(&sid)).await)
+                            (
+                                true,
+                                signal::connect(&target, &token, Some((&sid, reason))).await,
+                            )
                         }));
                     }
                     Step::Rejoin(n) => {
@@ -1629,6 +1686,37 @@ impl Session {
                 self.signal_lost
                     .get_or_insert("no answer from the server (ping timeout)".into());
             }
+            if reconnector.is_none() && self.ended.is_none() && self.signal_lost.is_none() {
+                match &self.ice_restart {
+                    None => {
+                        if let Some(pc) = self.media_lost(now) {
+                            let why = format!("{pc:?} media path lost, signalling up");
+                            tracing::info!(%why, "restarting ICE");
+                            self.ice_restart = Some(IceRestart {
+                                since: now,
+                                reason: match pc {
+                                    Pc::Publisher => proto::ReconnectReason::RrPublisherFailed,
+                                    Pc::Subscriber => proto::ReconnectReason::RrSubscriberFailed,
+                                },
+                                resumed: false,
+                            });
+                            reconnector = Some(Reconnector::new(
+                                now,
+                                origin.options.reconnect_timeout,
+                                &why,
+                            ));
+                        }
+                    }
+                    Some(r) if now.duration_since(r.since) > ICE_RESTART_TIMEOUT => {
+                        tracing::info!("no media after the ICE restart: joining again");
+                        self.force_rejoin = true;
+                        self.signal_lost =
+                            Some("no media after an ICE restart (network changed?)".into());
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.media_back();
             self.produce_media(now);
             for pc in [Pc::Publisher, Pc::Subscriber] {
                 if self.peer(pc).timeout <= now {
@@ -1671,6 +1759,9 @@ impl Session {
                     let outcome = match result {
                         Ok((ws, signal::Joined::Resumed)) => {
                             self.resumed(ws);
+                            if self.ice_restart.is_some() {
+                                self.restart_publisher_ice();
+                            }
                             Outcome::Success
                         }
                         Ok((ws, signal::Joined::Join(join))) => {
@@ -1691,7 +1782,14 @@ impl Session {
                     if r.outcome(now, outcome) {
                         tracing::info!(attempts = r.attempts(), resume, "reconnected");
                         reconnector = None;
-                        self.emit(RoomEvent::Reconnected { resumed: resume });
+                        match &mut self.ice_restart {
+                            // Reconnected once media flows again.
+                            Some(ir) if resume => {
+                                ir.resumed = true;
+                                self.media_back();
+                            }
+                            _ => self.emit(RoomEvent::Reconnected { resumed: resume }),
+                        }
                     }
                 }
                 msg = self.ws.next(), if signalling => {
@@ -1799,6 +1897,62 @@ impl Session {
         }
         v.sort_by(|a, b| (&a.participant, a.kind as u8).cmp(&(&b.participant, b.kind as u8)));
         v
+    }
+
+    /// A peer connection in use whose ICE has been down longer than [`ICE_GRACE`].
+    fn media_lost(&self, now: Instant) -> Option<Pc> {
+        let down = |p: &Peer| {
+            p.connected
+                && (p
+                    .ice_down_since
+                    .is_some_and(|t| now.duration_since(t) >= ICE_GRACE)
+                    || now.duration_since(p.last_rx) >= MEDIA_SILENCE)
+        };
+        if down(&self.publisher) {
+            Some(Pc::Publisher)
+        } else if down(&self.subscriber) {
+            Some(Pc::Subscriber)
+        } else {
+            None
+        }
+    }
+
+    /// Both connections hear the server again and ICE works: an ICE restart is over.
+    fn media_back(&mut self) {
+        let Some(since) = self
+            .ice_restart
+            .as_ref()
+            .filter(|r| r.resumed)
+            .map(|r| r.since)
+        else {
+            return;
+        };
+        let up = |p: &Peer| p.ice_down_since.is_none() && p.last_rx > since;
+        if up(&self.publisher) && up(&self.subscriber) {
+            let took = self.ice_restart.take().map(|r| r.since.elapsed());
+            tracing::info!(?took, "media back after the ICE restart");
+            self.emit(RoomEvent::Reconnected { resumed: true });
+        }
+    }
+
+    /// New ICE credentials for the publisher connection, offered to the server (the
+    /// subscriber's come in the server's next offer). An offer still unanswered went with
+    /// the old signalling socket.
+    fn restart_publisher_ice(&mut self) {
+        if !self.publisher_offered {
+            return;
+        }
+        self.publisher.pending = None;
+        let mut api = self.publisher.rtc.sdp_api();
+        api.ice_restart(true);
+        if let Some((offer, pending)) = api.apply() {
+            self.publisher.pending = Some(pending);
+            self.outbox.push(Req::Offer(proto::SessionDescription {
+                r#type: "offer".into(),
+                sdp: offer.to_sdp_string(),
+                ..Default::default()
+            }));
+        }
     }
 
     /// Whether a peer connection broke for good (only a new session helps then).

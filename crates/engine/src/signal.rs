@@ -94,15 +94,15 @@ impl Target {
 pub(crate) async fn connect(
     target: &Target,
     token: &str,
-    resume_sid: Option<&str>,
+    resume: Option<(&str, proto::ReconnectReason)>,
 ) -> Result<(Ws, Joined), EngineError> {
     let (url, timeout) = (target.url.as_str(), target.timeout);
     let mut u = rtc_url(url, target.auto_subscribe)?;
-    if let Some(sid) = resume_sid {
+    if let Some((sid, reason)) = resume {
         u.query_pairs_mut()
             .append_pair("reconnect", "1")
             .append_pair("sid", sid)
-            .append_pair("reconnect_reason", "1");
+            .append_pair("reconnect_reason", &(reason as i32).to_string());
     }
     let mut req = u
         .as_str()
@@ -167,7 +167,7 @@ pub(crate) async fn connect(
                         validate_join(&j)?;
                         return Ok((ws, Joined::Join(Box::new(j))));
                     }
-                    Some(Resp::Reconnect(_)) if resume_sid.is_some() => {
+                    Some(Resp::Reconnect(_)) if resume.is_some() => {
                         return Ok((ws, Joined::Resumed));
                     }
                     Some(Resp::Leave(l)) => {

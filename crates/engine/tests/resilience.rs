@@ -313,6 +313,116 @@ async fn restarted_server_rejoin_within_5s() {
     bob.disconnect().await;
 }
 
+/// The media path is cut while signalling stays up (the relay drops every UDP datagram, as
+/// a firewall change or a dead Wi-Fi path would; the signalling socket does not go through
+/// it). Alice's engine sees ICE go down, restarts it (resume with reason, ICE restart offer
+/// on her publisher connection, the server's restart offer for her subscriber one), says
+/// `Reconnecting` and, once the path is back, `Reconnected { resumed: true }`; bob never sees
+/// her leave and her video comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_cut_restarts_ice() {
+    let clean = Impairment::lossy(0.0, Duration::from_millis(10));
+    let cut = Impairment::lossy(1.0, Duration::ZERO);
+    let placeholder: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let relay = UdpRelay::start("127.0.0.1:0".parse().unwrap(), placeholder, clean, clean, 7)
+        .await
+        .expect("relay");
+    let server = RoomServer::start(ServerConfig {
+        announced_udp: Some(relay.addr()),
+        ..ServerConfig::ephemeral()
+    })
+    .await
+    .expect("server");
+    relay.retarget(server.udp_addrs()[0]);
+    let (bob, mut bob_ev) =
+        Room::connect(&server.url(), &token("r", "bob"), RoomOptions::default())
+            .await
+            .expect("bob joins");
+    let (alice, mut alice_ev) = Room::connect(
+        &server.url(),
+        &token("r", "alice"),
+        RoomOptions {
+            publish: Some(small_video()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("alice joins");
+    let alice_sid = alice.local_participant().sid.clone();
+    let mut bob_seen = vec![];
+    let before = counters(&mut bob_ev, "alice", Duration::from_secs(3), &mut bob_seen).await;
+    assert!(before.len() > 20, "{} frames before the cut", before.len());
+
+    relay.set(cut, cut);
+    let cut_at = Instant::now();
+    let mut alice_seen = vec![];
+    let reason = wait_for(
+        &mut alice_ev,
+        Duration::from_secs(30),
+        &mut alice_seen,
+        |e| match e {
+            RoomEvent::Reconnecting { reason, .. } => Some(reason.clone()),
+            _ => None,
+        },
+    )
+    .await;
+    let noticed = cut_at.elapsed();
+    assert!(reason.contains("ICE"), "{reason}");
+    // Media stays cut a little longer than the restart's first attempt.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    relay.set(clean, clean);
+    let restored = Instant::now();
+    let resumed = wait_for(
+        &mut alice_ev,
+        Duration::from_secs(20),
+        &mut alice_seen,
+        |e| match e {
+            RoomEvent::Reconnected { resumed } => Some(*resumed),
+            _ => None,
+        },
+    )
+    .await;
+    let back = restored.elapsed();
+    assert!(resumed, "the session goes on: {:?}", brief(&alice_seen));
+    assert_eq!(alice.local_participant().sid, alice_sid);
+    let first = wait_for(
+        &mut bob_ev,
+        Duration::from_secs(10),
+        &mut bob_seen,
+        |e| match e {
+            RoomEvent::VideoFrameReceived {
+                participant_identity,
+                embedded: Some((c, _)),
+                ..
+            } if participant_identity == "alice" => Some(*c),
+            _ => None,
+        },
+    )
+    .await;
+    let media_back = restored.elapsed();
+    let after = counters(&mut bob_ev, "alice", Duration::from_secs(2), &mut bob_seen).await;
+    assert!(after.len() > 15, "{} frames after the restart", after.len());
+    assert!(
+        first > *before.last().unwrap(),
+        "new captures, not a replay"
+    );
+    assert!(
+        !left(&bob_seen, "alice"),
+        "bob saw alice leave: {:?}",
+        brief(&bob_seen)
+    );
+    assert!(!left(&alice_seen, "bob"), "{:?}", brief(&alice_seen));
+    println!(
+        "UDP cut: ICE restart started {} ms after the cut; after the path came back, \
+         Reconnected in {} ms and bob's first frame in {} ms",
+        noticed.as_millis(),
+        back.as_millis(),
+        media_back.as_millis()
+    );
+    alice.disconnect().await;
+    bob.disconnect().await;
+}
+
 /// What bob saw of alice through the relay during the measuring window.
 struct LossRun {
     fps: f64,

@@ -109,6 +109,9 @@ pub struct JoinRequest {
     pub auto_subscribe: bool,
     /// `reconnect=1&sid=PA_...`: resume the session of that participant if it still exists.
     pub resume_sid: Option<String>,
+    /// The resume comes because media stopped (LiveKit's `reconnect_reason` publisher or
+    /// subscriber failed): the subscriber connection gets an ICE restart offer.
+    pub ice_restart: bool,
     pub out: mpsc::UnboundedSender<Resp>,
     pub reply: oneshot::Sender<Result<PKey, String>>,
 }
@@ -304,6 +307,8 @@ struct Participant {
     link: LinkStats,
     /// When the signalling socket was lost; the session is kept a while for a resume.
     signal_lost: Option<Instant>,
+    /// The next subscriber offer restarts ICE (the client resumed because media stopped).
+    sub_ice_restart: bool,
     gone: bool,
 }
 
@@ -462,7 +467,10 @@ impl Core {
                 if left {
                     self.remove(key, None);
                 } else if let Some(p) = self.parts.get_mut(&key) {
-                    p.signal_lost = Some(Instant::now());
+                    // A resume replaced the socket that closed: the session's own is fine.
+                    if p.out.is_closed() {
+                        p.signal_lost = Some(Instant::now());
+                    }
                 }
             }
             CoreMsg::Packet(p) => self.packet(p),
@@ -633,6 +641,7 @@ impl Core {
                     if let Some(p) = self.parts.get_mut(&key) {
                         p.out = req.out;
                         p.signal_lost = None;
+                        p.sub_ice_restart |= req.ice_restart;
                         p.send(Resp::Reconnect(proto::ReconnectResponse {
                             ice_servers: vec![],
                             client_configuration: None,
@@ -728,6 +737,7 @@ impl Core {
             down: vec![],
             link: LinkStats::default(),
             signal_lost: None,
+            sub_ice_restart: false,
             gone: false,
         };
 
@@ -1641,14 +1651,20 @@ impl Core {
         if p.sub_pending.is_some() || p.signal_lost.is_some() {
             return;
         }
-        if !p
-            .down
-            .iter()
-            .any(|d| matches!(d.state, DownState::ToOpen | DownState::ToStop(_)))
+        if !p.sub_ice_restart
+            && !p
+                .down
+                .iter()
+                .any(|d| matches!(d.state, DownState::ToOpen | DownState::ToStop(_)))
         {
             return;
         }
         let mut api = p.subscriber.sdp_api();
+        if std::mem::take(&mut p.sub_ice_restart) {
+            tracing::info!(identity = %p.info.identity, "subscriber ICE restart");
+            // The server's candidates stay the same: only the credentials change.
+            api.ice_restart(true);
+        }
         let mut opened = vec![];
         for (i, d) in p.down.iter().enumerate() {
             match d.state {

@@ -45,6 +45,7 @@ pub fn signal_script(data: &[u8]) {
             grant: grant(who),
             auto_subscribe: true,
             resume_sid: None,
+            ice_restart: false,
             out,
             reply,
         })));

@@ -82,8 +82,20 @@ pub async fn rtc(
         .is_some_and(|v| v == "1" || v == "true"))
     .then(|| query.get("sid").cloned())
     .flatten();
-    ws.max_message_size(1 << 20)
-        .on_upgrade(move |socket| session(state, socket, grant, auto_subscribe, resume_sid))
+    // LiveKit's ReconnectReason: 2 publisher failed, 3 subscriber failed, 4 switch candidate.
+    let ice_restart = query
+        .get("reconnect_reason")
+        .is_some_and(|r| matches!(r.as_str(), "2" | "3" | "4"));
+    ws.max_message_size(1 << 20).on_upgrade(move |socket| {
+        session(
+            state,
+            socket,
+            grant,
+            auto_subscribe,
+            resume_sid,
+            ice_restart,
+        )
+    })
 }
 
 async fn session(
@@ -92,6 +104,7 @@ async fn session(
     grant: JoinGrant,
     auto_subscribe: bool,
     resume_sid: Option<String>,
+    ice_restart: bool,
 ) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel();
@@ -100,6 +113,7 @@ async fn session(
         grant,
         auto_subscribe,
         resume_sid,
+        ice_restart,
         out: out_tx,
         reply: reply_tx,
     };
@@ -179,5 +193,8 @@ async fn session(
             }
         }
     }
+    // Dropped first, so the core can tell this socket's end from that of one a resume
+    // already replaced.
+    drop(out_rx);
     let _ = state.core.send(CoreMsg::Closed { key, left }).await;
 }
