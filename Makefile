@@ -12,10 +12,10 @@ DEMO_ROOM ?= vis-iode-mos
 
 APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils libtool autoconf automake espeak-ng python3 python3-venv python3-pip curl ca-certificates chromium \
 	libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb webkit2gtk-driver dbus-x11 \
-	fonts-noto-color-emoji \
+	fonts-noto-color-emoji gstreamer1.0-plugins-good gstreamer1.0-libav \
 	gnome-keyring dbus libsecret-tools libdbus-1-dev
 
-.PHONY: run test test-e2e e2e-deps build-app bench-app deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz ui
+.PHONY: run test test-e2e e2e-deps build-app bench-app bench-render deb deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz ui
 
 APP := $(CARGO_TARGET_DIR)/debug/visio-desktop
 TAURI_DRIVER := $(HOME)/.cargo/bin/tauri-driver
@@ -135,8 +135,31 @@ bench-speech: deps
 bench-server: deps build-release
 	$(PY) tests/bench/bench_server.py --visio $(VISIO_RELEASE) --noise 20
 
-# Benchmarks of the desktop app (cold start, rendering 1x720p / 9x360p, 4-person meeting against
-# Chromium running livekit-client, .deb size when DEB= names one); prints figures.
-bench-app: deps build build-app e2e-deps
+# Benchmark of the client engine (`visio join`) side by side with the official Python SDK: join
+# time, glass-to-glass latency at 720p30, CPU and memory publishing 720p simulcast while receiving
+# three 360p streams (prints figures and visio/SDK ratios, asserts nothing).
+.PHONY: bench-engine
+bench-engine: deps build-release
+	$(PY) tests/bench/bench_engine.py --visio $(VISIO_RELEASE)
+
+# The desktop app's .deb (Tauri's bundler from npm; it builds the release binary with the UI
+# embedded), in $(CARGO_TARGET_DIR)/release/bundle/deb/. The binary's debug line tables (the
+# release profile keeps them for profiling) are stripped before bundling: 227 MiB installed
+# with them, the symbols stay for backtraces.
+DEB ?= $(CARGO_TARGET_DIR)/release/bundle/deb/Visio Desktop_0.1.0_amd64.deb
+deb: ui
+	cd src-tauri && npx --yes @tauri-apps/cli@2 build --no-bundle
+	strip --strip-debug $(CARGO_TARGET_DIR)/release/visio-desktop
+	cd src-tauri && npx --yes @tauri-apps/cli@2 bundle --bundles deb
+
+# Benchmarks of the desktop app, release builds (cold start, rendering 1x720p / 9x360p, 4-person
+# meeting against Chromium running livekit-client, installed size of the .deb); prints figures
+# and a table against the targets.
+bench-app: deps build-release deb e2e-deps
 	dbus-run-session -- xvfb-run -a -s "-screen 0 1920x1080x24" env PATH="$(HOME)/.cargo/bin:$$PATH" \
-	  $(PY) tests/bench/bench_app.py --visio $(VISIO) --app $(APP) $(if $(DEB),--deb $(DEB))
+	  $(PY) tests/bench/bench_app.py --visio $(VISIO_RELEASE) --app $(CARGO_TARGET_DIR)/release/visio-desktop --deb "$(DEB)"
+
+# The two video paths (WebCodecs and I420) side by side, the app's lane against WebKitGTK.
+bench-render: deps ui
+	cargo build -p visio-desktop --example lane_bench
+	WEBKIT_DISABLE_DMABUF_RENDERER=1 xvfb-run -a dbus-run-session $(PY) ui/scripts/bench_render.py
