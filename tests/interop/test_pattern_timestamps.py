@@ -85,8 +85,12 @@ async def test_visio_pattern_read_by_sdk(server):
     codes = []
     frames = []
 
+    streams = []
+
     async def consume(track):
-        async for ev in rtc.VideoStream(track, format=rtc.VideoBufferType.I420):
+        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
+        streams.append(stream)
+        async for ev in stream:
             now_ms = time.time() * 1000
             fr = ev.frame
             frames.append((fr.width, fr.height))
@@ -110,6 +114,8 @@ async def test_visio_pattern_read_by_sdk(server):
             proc.kill()
         for t in tasks:
             t.cancel()
+        for st in streams:
+            await st.aclose()
         await b.disconnect()
     counters = [c for c, _ in codes]
     latencies = sorted(lat for _, lat in codes)
