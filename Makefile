@@ -13,7 +13,7 @@ DEMO_ROOM ?= vis-iode-mos
 APT_PACKAGES := build-essential pkg-config cmake clang libclang-dev libvpx-dev libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils libtool autoconf automake espeak-ng python3 python3-venv python3-pip curl ca-certificates chromium \
 	libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb webkit2gtk-driver dbus-x11 \
 	fonts-noto-color-emoji gstreamer1.0-plugins-good gstreamer1.0-libav \
-	gnome-keyring dbus libsecret-tools libdbus-1-dev
+	gnome-keyring dbus libsecret-tools libdbus-1-dev libglib2.0-bin
 
 .PHONY: run test test-e2e e2e-deps build-app bench-app bench-render deb deps apt-deps rust-deps py-deps js-deps build build-release lint bench-server fuzz ui
 
