@@ -7,11 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// espeak-ng French is robotic: base measured 41 % on it earlier; a broken pipeline or the
-/// wrong language gives 90 % and more.
-// Measured in make test on 2026-11-23: 69.6 % on espeak's French voice (a robotic voice;
-// the notes measured 41 % with another converter). Bound set above it until the gap is understood.
-const FR_BOUND: f64 = 0.80;
+/// base on espeak-ng French, greedy decoding: 69.6 % measured (make test, 2026-11-23, and again
+/// with `visio transcribe --lang fr`). Not a pipeline fault, checked: the model this crate
+/// builds from the two PyPI halves is byte for byte the reference converter's output (but for
+/// the sign of zeros in the mel filters); a WAV resampled by sox gives the same text; the
+/// reference `wer.py` normalisation gives the same 69.6 %; the language is forced to `fr`. The
+/// errors are real mishearings of espeak's robotic French ("La réunion" → "et une autre",
+/// "l'année prochaine" → "râner prochain"). Beam search 5 (whisper.cpp's command-line default)
+/// gives 60.9 % at about 4x the decoding time; the notes' 41 % was another text or decoder.
+/// A broken pipeline or the wrong language gives 90 % and more.
+const FR_BOUND: f64 = 0.75;
 /// base on espeak English measured about 7 %.
 const EN_BOUND: f64 = 0.25;
 
