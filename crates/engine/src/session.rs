@@ -401,6 +401,12 @@ pub(crate) struct Session {
     ice_restart: Option<IceRestart>,
     /// The next reconnection skips the resume (an ICE restart did not bring media back).
     force_rejoin: bool,
+    /// Kinds we unpublished: not published again by a rejoin.
+    unpublished: Vec<MediaKind>,
+    /// A publisher renegotiation waits for the answer to the offer in flight.
+    renegotiate: bool,
+    /// Unpublished tracks' m-lines, to offer as inactive.
+    deactivate: Vec<Mid>,
     /// Remote track figures from sessions before a rejoin, merged into [`Self::stats`].
     past_stats: Vec<TrackStats>,
     final_stats: crate::FinalStats,
@@ -505,6 +511,9 @@ impl Session {
             signal_lost: None,
             ice_restart: None,
             force_rejoin: false,
+            unpublished: vec![],
+            renegotiate: false,
+            deactivate: vec![],
             past_stats: vec![],
             final_stats,
             playout: None,
@@ -726,6 +735,9 @@ impl Session {
                 if let Err(e) = res {
                     tracing::warn!("bad publisher answer: {e}");
                 }
+                if std::mem::take(&mut self.renegotiate) {
+                    self.renegotiate_publisher();
+                }
             }
             Resp::Trickle(t) => {
                 // The room server (and LiveKit) put their candidates in the SDP as well.
@@ -788,6 +800,11 @@ impl Session {
             }
             Resp::SubscribedQualityUpdate(u) => self.subscribed_qualities(u),
             Resp::Mute(m) => tracing::debug!(?m, "server mute request (local mute not wired)"),
+            Resp::TrackUnpublished(u) => {
+                self.emit(RoomEvent::LocalTrackUnpublished {
+                    track_sid: u.track_sid,
+                });
+            }
             _ => {}
         }
     }
@@ -841,6 +858,57 @@ impl Session {
         self.outbox
             .push(Req::Mute(proto::MuteTrackRequest { sid, muted }));
         Ok(())
+    }
+
+    /// Unpublishes our track of this kind: source released, m-line renegotiated inactive.
+    fn unpublish(&mut self, kind: TrackKind) -> Result<(), EngineError> {
+        let mk = match kind {
+            TrackKind::Video => MediaKind::Video,
+            TrackKind::Audio => MediaKind::Audio,
+        };
+        let idx = self
+            .local_tracks
+            .iter()
+            .position(|t| t.kind == mk && t.mid.is_some())
+            .ok_or_else(|| EngineError::Media(format!("no published {kind:?} track")))?;
+        let t = self.local_tracks.remove(idx);
+        self.deactivate.extend(t.mid);
+        if let Some(p) = &mut self.publishing {
+            match kind {
+                TrackKind::Video => p.video = None,
+                TrackKind::Audio => {
+                    p.audio = None;
+                    p.processor = None;
+                }
+            }
+        }
+        self.unpublished.push(mk);
+        if self.publisher.pending.is_some() {
+            self.renegotiate = true;
+        } else {
+            self.renegotiate_publisher();
+        }
+        Ok(())
+    }
+
+    /// Offers the publisher connection again: unpublished tracks' m-lines become inactive.
+    fn renegotiate_publisher(&mut self) {
+        let mids = std::mem::take(&mut self.deactivate);
+        if mids.is_empty() {
+            return;
+        }
+        let mut api = self.publisher.rtc.sdp_api();
+        for mid in mids {
+            api.set_direction(mid, Direction::Inactive);
+        }
+        if let Some((offer, pending)) = api.apply() {
+            self.publisher.pending = Some(pending);
+            self.outbox.push(Req::Offer(proto::SessionDescription {
+                r#type: "offer".into(),
+                sdp: offer.to_sdp_string(),
+                ..Default::default()
+            }));
+        }
     }
 
     /// Dynacast: stop encoding layers nobody watches, restart (with a keyframe) the others.
@@ -1828,6 +1896,9 @@ impl Session {
                     Some(Command::SetMuted { kind, muted, done }) => {
                         let _ = done.send(self.set_muted(kind, muted));
                     }
+                    Some(Command::Unpublish { kind, done }) => {
+                        let _ = done.send(self.unpublish(kind));
+                    }
                     Some(Command::Stats(tx)) => {
                         let _ = tx.send(self.stats());
                     }
@@ -2001,15 +2072,39 @@ impl Session {
         origin: &Origin,
     ) -> Result<Session, EngineError> {
         let others = std::mem::take(&mut join.other_participants);
+        // What we unpublished stays unpublished; what we muted comes back muted.
+        let mut options = origin.options.clone();
+        if let Some(p) = &mut options.publish {
+            p.video &= !self.unpublished.contains(&MediaKind::Video);
+            p.audio &= !self.unpublished.contains(&MediaKind::Audio);
+        }
+        let (video_muted, audio_muted) = self
+            .publishing
+            .as_ref()
+            .map_or((false, false), |p| (p.video_muted, p.audio_muted));
         let mut fresh = Session::new(
             ws,
             join,
             origin.server,
-            origin.options.clone(),
+            options,
             self.events.clone(),
             self.final_stats.clone(),
         )
         .await?;
+        fresh.unpublished = self.unpublished.clone();
+        if let Some(p) = &mut fresh.publishing {
+            p.video_muted = video_muted;
+            p.audio_muted = audio_muted;
+        }
+        for req in &mut fresh.outbox {
+            if let Req::AddTrack(a) = req {
+                a.muted = if a.r#type == proto::TrackType::Video as i32 {
+                    video_muted
+                } else {
+                    audio_muted
+                };
+            }
+        }
         self.publisher.rtc.disconnect();
         self.subscriber.rtc.disconnect();
         fresh.past_stats = self.stats();
