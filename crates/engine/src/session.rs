@@ -575,6 +575,13 @@ impl Session {
             self.outbox.push(Req::AddTrack(proto::AddTrackRequest {
                 cid: cid.clone(),
                 name: "camera".into(),
+                // The codec we send, as LiveKit clients announce it: the server answers our
+                // offer with it alone and tells subscribers the track's mime type.
+                simulcast_codecs: vec![proto::SimulcastCodec {
+                    codec: codec.name().into(),
+                    cid: cid.clone(),
+                    ..Default::default()
+                }],
                 r#type: proto::TrackType::Video as i32,
                 source: proto::TrackSource::Camera as i32,
                 width: f.width,
