@@ -10,6 +10,7 @@
 //!   asks for keyframes (`{"type":"keyframe","track":"TR_x"}`) when a decoder starts or fails.
 //! - **I420** (the fallback: no `VideoDecoder`, an unsupported codec, a decoder that failed, and
 //!   the local camera): decoded in Rust, scaled to the tile, latest frame only.
+//!   `VISIO_VIDEO_PATH=i420` in the environment keeps every track on it.
 //!
 //! - Port random, URL carries a per-launch random secret; a connection without it is refused
 //!   (HTTP 403 at the upgrade), so no other local process can watch the meeting.
@@ -342,7 +343,14 @@ impl VideoLane {
         match msg {
             PageMessage::Decoders { codecs } => {
                 tracing::debug!(?codecs, "video lane: the page decodes");
-                i.page_codecs = codecs.iter().filter_map(|c| codec_from_name(c)).collect();
+                // VISIO_VIDEO_PATH=i420 keeps every track on the fallback (benchmarks, and a
+                // way out should a platform's decoder misbehave).
+                let forced_i420 = std::env::var("VISIO_VIDEO_PATH").is_ok_and(|v| v == "i420");
+                i.page_codecs = if forced_i420 {
+                    vec![]
+                } else {
+                    codecs.iter().filter_map(|c| codec_from_name(c)).collect()
+                };
                 i.reconsider();
             }
             PageMessage::Keyframe { track } => {
