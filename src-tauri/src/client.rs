@@ -85,7 +85,7 @@ impl Client {
     pub async fn start(launch: Launch, store: Store, emit: Emit) -> std::io::Result<Client> {
         let lane = VideoLane::start().await?;
         let level_emit = emit.clone();
-        let local_media = LocalMedia::start(lane.clone(), move |level| {
+        let local_media = LocalMedia::start(lane.clone(), launch.fake_devices, move |level| {
             level_emit(RoomEvent::MicLevel { level })
         });
         let low_bandwidth = Mutex::new(store.settings().low_bandwidth);
@@ -226,20 +226,28 @@ impl Client {
         .map_err(internal)?
     }
 
-    pub fn start_preview(&self) {
-        self.local_media.set_camera(true);
-        self.local_media.set_mic(true);
+    /// The pre-join preview of the chosen camera and microphone (`null`: that one off). A
+    /// device that cannot be opened is its error code; the other one still previews.
+    pub async fn start_preview(&self, req: PreviewRequest) -> CmdResult<()> {
+        let media = self.local_media.clone();
+        tokio::task::spawn_blocking(move || {
+            media.preview(req.camera_id.map(Some), req.microphone_id.map(Some))
+        })
+        .await
+        .map_err(internal)??;
+        Ok(())
     }
 
     pub async fn stop_preview(&self) {
-        // In a meeting the self view stays as the camera/mic are.
+        // In a meeting the (synthetic) self view stays as the camera/mic are.
         let m = self.meeting.lock().await;
-        let (cam, mic) = match m.as_ref().and_then(|m| m.shared.lock().ok()) {
-            Some(s) => (s.want_camera, s.want_mic),
-            None => (false, false),
-        };
-        self.local_media.set_camera(cam);
-        self.local_media.set_mic(mic);
+        let wants = m
+            .as_ref()
+            .and_then(|m| m.shared.lock().ok().map(|s| (s.want_camera, s.want_mic)));
+        match wants {
+            Some((camera, mic)) => self.local_media.in_meeting(camera, mic),
+            None => self.local_media.off(),
+        }
     }
 
     pub async fn join(&self, req: JoinRequest) -> CmdResult<JoinResult> {
@@ -267,6 +275,8 @@ impl Client {
         if let Some(old) = slot.take() {
             old.leave().await;
         }
+        // The machine's devices go to the engine, which opens them now.
+        self.local_media.in_meeting(req.camera_on, req.mic_on);
         let (room, events) =
             Room::connect(&access.url, &access.token, self.room_options(&req)).await?;
         let room = Arc::new(room);
@@ -302,8 +312,6 @@ impl Client {
             speakers: vec![],
             sent: HashMap::new(),
         }));
-        self.local_media.set_camera(req.camera_on);
-        self.local_media.set_mic(req.mic_on);
         let _ = self.store.add_recent(&room_ref, now_iso());
         let pump = tokio::spawn(pump(
             events,
@@ -502,8 +510,7 @@ impl Client {
             m.leave().await;
         }
         self.lane.set_sizes(HashMap::new());
-        self.local_media.set_camera(false);
-        self.local_media.set_mic(false);
+        self.local_media.off();
     }
 
     async fn with_meeting<T>(&self, f: impl AsyncFnOnce(&Meeting) -> CmdResult<T>) -> CmdResult<T> {

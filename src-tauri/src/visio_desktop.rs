@@ -23,7 +23,6 @@
 //! - Settings, recent rooms and server profiles: JSON in `~/.config/visio/`, shared with the
 //!   `visio` CLI (`VISIO_DESKTOP_CONFIG_DIR` overrides); IT policy from `/etc/visio/policy.toml`
 //!   wins over settings. Secrets only in the OS keychain ([`accounts`]). Logs: `VISIO_LOG=debug`.
-
 //!
 //! ## Security
 //! The capability file (`capabilities/default.json`) grants the page exactly the app's own
@@ -136,9 +135,8 @@ fn list_devices(c: AppState<'_>) -> Devices {
 }
 
 #[tauri::command]
-fn start_preview(c: AppState<'_>, request: Option<PreviewRequest>) {
-    let _ = request;
-    c.start_preview()
+async fn start_preview(c: AppState<'_>, request: Option<PreviewRequest>) -> CmdResult<()> {
+    c.start_preview(request.unwrap_or_default()).await
 }
 
 #[tauri::command]
@@ -216,10 +214,10 @@ fn select_device(c: AppState<'_>, request: SelectDeviceRequest) -> CmdResult<()>
         Ok(())
     } else {
         Err(AppError::new(
-            if request.kind == "camera" {
-                ErrorCode::CameraMissing
-            } else {
-                ErrorCode::MicrophoneMissing
+            match request.kind.as_str() {
+                "camera" => ErrorCode::CameraMissing,
+                "microphone" => ErrorCode::MicrophoneMissing,
+                _ => ErrorCode::SpeakerMissing,
             },
             format!("no {} with id {:?}", request.kind, request.id),
         ))

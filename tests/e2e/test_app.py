@@ -252,8 +252,14 @@ async def test_waiting_room_then_captions(server, launch_app):
         await until(driver, f"return document.querySelector('{by('meeting-root')}')", 30, "the meeting after admission")
         await lkpeer.wait_for(lambda: len(admin.remote_participants) == 1, 20, what="the app in the room")
 
-        # Captions on; the agent's interim then final text for the organiser's microphone.
-        await click(driver, "control-captions")
+        # Captions on (the default depends on the settings); the agent's interim then final
+        # text for the organiser's microphone.
+        captions_on = await asyncio.to_thread(
+            driver.execute_script,
+            f"return document.querySelector('{by('control-captions')}').getAttribute('aria-pressed')",
+        )
+        if captions_on != "true":
+            await click(driver, "control-captions")
         attrs = {"lk.segment_id": "SG_e2e", "lk.transcribed_track_id": pub.audio_pub.sid}
         lp = admin.local_participant
         await lp.send_text("Bonjour et", topic="lk.transcription",
