@@ -135,10 +135,13 @@
 //!   the restart fails and the fallback rejoin (new sockets on the address facing the
 //!   server) brings media back, 15 s later than a rebind would.
 //! - Bitrate following str0m's bandwidth estimate stays opt-in
-//!   ([`PublishOptions::follow_bandwidth_estimate`]): measured earlier on this 2-core
-//!   loopback the estimate fell from 2.1 to under 0.5 Mb/s within two seconds and frames
-//!   waited in the pacer (latency p50 264 ms against 5-18 ms without); not re-measured
-//!   under loss yet, so it is not the default.
+//!   ([`PublishOptions::follow_bandwidth_estimate`]): it does not help under loss. Measured
+//!   with the loss test (`NETEM_BWE=1 cargo test -p engine --test resilience
+//!   loss_and_delay -- --nocapture`, 640x360, 10 % loss + 100 ms): 17 readable fps and
+//!   latency p50/p95 584/1458 ms with it, against 24 fps and 146/437 ms without (the
+//!   estimate reads loss as congestion and frames wait in str0m's pacer); on the same path
+//!   without loss both give 29-30 fps and 107-111 ms p50. A loss-tolerant estimate (or
+//!   pacing only above the estimate) is the way before it is the default.
 //! - 720p simulcast under 10 % loss was not measured reliably: in a debug build on the
 //!   busy 2-core machine the publisher itself fell to 17 captures a second.
 

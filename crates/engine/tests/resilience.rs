@@ -577,7 +577,8 @@ struct LossRun {
 /// Alice publishes 640x360 video and the tone to bob through the `netem` relay, with `up`
 /// (clients to server) and `down` impairments; bob's view is measured over 10 s. The
 /// `NETEM_LOSS`, `NETEM_UP_LOSS`, `NETEM_DOWN_LOSS` and `NETEM_DELAY_MS` variables override
-/// the loss and delay per traversal, to explore.
+/// the loss and delay per traversal, to explore; `NETEM_BWE=1` turns on
+/// [`PublishOptions::follow_bandwidth_estimate`].
 async fn run_through_relay(up_loss: f64, down_loss: f64, delay_ms: u64) -> LossRun {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -606,11 +607,15 @@ async fn run_through_relay(up_loss: f64, down_loss: f64, delay_ms: u64) -> LossR
         Room::connect(&server.url(), &token("r", "bob"), RoomOptions::default())
             .await
             .expect("bob joins");
+    // NETEM_BWE=1: the encoder follows str0m's bandwidth estimate, to compare.
     let (alice, _alice_ev) = Room::connect(
         &server.url(),
         &token("r", "alice"),
         RoomOptions {
-            publish: Some(small_video()),
+            publish: Some(PublishOptions {
+                follow_bandwidth_estimate: std::env::var("NETEM_BWE").is_ok_and(|v| v == "1"),
+                ..small_video()
+            }),
             ..Default::default()
         },
     )
@@ -668,7 +673,8 @@ async fn run_through_relay(up_loss: f64, down_loss: f64, delay_ms: u64) -> LossR
         counters: got,
     };
     println!(
-        "loss {:.0} % up, {:.0} % down, {} ms each way: {:.1} readable fps ({} unreadable), \
+        "loss {:.0} % up, {:.0} % down, {} ms each way: {:.1} readable fps ({} unreadable, \
+         latency {:?} ms), \
          counters {:?}..{:?}, audio {:.0} % of real time at {:?} Hz ({} packets concealed), \
          bob sent {} NACKs and {} PLIs; the server saw {} upstream gaps and sent {} keyframe \
          requests; relay {:?}",
@@ -677,6 +683,7 @@ async fn run_through_relay(up_loss: f64, down_loss: f64, delay_ms: u64) -> LossR
         delay.as_millis(),
         run.fps,
         run.unreadable,
+        run.video.latency_ms.map(|l| (l.p50, l.p95)),
         run.counters.first(),
         run.counters.last(),
         run.audio_ratio * 100.0,
