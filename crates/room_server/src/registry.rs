@@ -82,6 +82,9 @@ pub struct LocalUser {
     pub sub: String,
     /// The CSRF token bound to the session (`csrftoken` cookie, `X-CSRFToken` header).
     pub csrf: String,
+    /// The name given on the local sign-in page (`users/me/`'s `full_name`); `None` for a
+    /// session opened by a first room creation.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,13 +138,26 @@ pub struct EntryOutcome {
 impl Registry {
     /// A new local session: its secret (the cookie value) and user.
     pub fn create_session(&mut self) -> (String, LocalUser) {
+        self.sign_in(None)
+    }
+
+    /// A new local session for someone who signed in with a display name: a fresh secret and
+    /// a new user (as Django rotates the session key at login).
+    pub fn sign_in(&mut self, name: Option<String>) -> (String, LocalUser) {
         let secret = crate::ids::secret(43);
         let user = LocalUser {
             sub: crate::ids::uuid_v4(),
             csrf: crate::ids::secret(32),
+            name,
         };
         self.sessions.insert(secret.clone(), user.clone());
         (secret, user)
+    }
+
+    /// Ends a session (logout); true when it existed. Its rooms keep their owner's `sub`,
+    /// which nobody holds any more.
+    pub fn end_session(&mut self, session: &str) -> bool {
+        self.sessions.remove(session).is_some()
     }
 
     pub fn user(&self, session: &str) -> Option<LocalUser> {
@@ -345,5 +361,12 @@ mod tests {
         assert!(s1.len() >= 43);
         assert_eq!(reg.user(&s1), Some(u1));
         assert_eq!(reg.user("guess"), None);
+        let (s3, u3) = reg.sign_in(Some("Camille".into()));
+        assert_eq!(reg.user(&s3).and_then(|u| u.name), Some("Camille".into()));
+        assert_ne!(u3.sub, u2.sub);
+        assert!(reg.end_session(&s3));
+        assert!(!reg.end_session(&s3), "ended once");
+        assert_eq!(reg.user(&s3), None);
+        assert_eq!(reg.user(&s2), Some(u2), "other sessions live on");
     }
 }

@@ -14,7 +14,8 @@
 //! - Data: the `_reliable` and `_lossy` channels carry `DataPacket`s (user packets, chat,
 //!   transcriptions, RPC, streams), re-stamped with the sender's identity and routed to the
 //!   destination identities.
-//! - Visio: `config/`, `users/me/`, `rooms/` (join tokens, room creation), the lobby
+//! - Visio: `config/`, `users/me/`, a local sign-in page (`authenticate/`) and `logout/`,
+//!   `rooms/` (join tokens, room creation), the lobby
 //!   (`request-entry/`, `waiting-participants/`, `enter/`), `toggle-hand/`,
 //!   `start-subtitle/`, `mute-participant/`, `remove-participant/` under `/api/v1.0/` (see
 //!   [`visio_api`]).
@@ -188,6 +189,14 @@ fn router(state: AppState) -> Router {
         .route("/debug/stats", get(stats))
         .route("/api/v1.0/config/", get(visio_api::config))
         .route("/api/v1.0/users/me/", get(visio_api::users_me))
+        .route(
+            "/api/v1.0/authenticate/",
+            get(visio_api::authenticate_page).post(visio_api::authenticate_submit),
+        )
+        .route(
+            "/api/v1.0/logout/",
+            get(visio_api::logout).post(visio_api::logout),
+        )
         .route("/api/v1.0/rooms/", post(visio_api::create_room))
         .route("/api/v1.0/rooms/{slug}/", get(visio_api::room))
         .route(

@@ -31,6 +31,17 @@
 //! {participant_identity}` need the `roomAdmin` grant (or an owner's session). The token's
 //! signature, expiry and room are checked as Visio does.
 //!
+//! # Signing in and out
+//! `GET authenticate/?returnTo=URL` is where Visio starts its ProConnect login; here it serves a
+//! small sign-in page asking for a display name (there is no identity provider). Posting it
+//! opens a new local session for that name (the `sessionid` and `csrftoken` cookies, the old
+//! session ended, as Django rotates the key at login; `users/me/` answers the name) and
+//! redirects to `returnTo` only when it is a path on this server or an absolute URL of the same
+//! origin, else to `/` (no open redirect, as Django's `url_has_allowed_host_and_scheme`). The
+//! form carries a CSRF token checked against the `csrftoken` cookie (Django's double submit).
+//! `GET logout/` (what Visio's web app navigates to; `POST` too) ends the session, clears both
+//! cookies and redirects to `/`.
+//!
 //! Errors are DRF-shaped JSON: `{"detail": ...}`, `{"field": ["..."]}` or Visio's
 //! `{"error": ...}` / `{"message": ...}` where Visio uses those.
 
@@ -220,7 +231,12 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn set_cookie(resp: &mut Response, name: &str, value: &str, http_only: bool) {
-    let mut c = format!("{name}={value}; Path=/; SameSite=Lax; Max-Age={SESSION_MAX_AGE}");
+    set_cookie_for(resp, name, value, http_only, SESSION_MAX_AGE);
+}
+
+/// A cookie with `Max-Age` seconds; 0 removes it from the browser.
+fn set_cookie_for(resp: &mut Response, name: &str, value: &str, http_only: bool, max_age: u64) {
+    let mut c = format!("{name}={value}; Path=/; SameSite=Lax; Max-Age={max_age}");
     if http_only {
         c.push_str("; HttpOnly");
     }
@@ -536,17 +552,218 @@ pub(crate) async fn users_me(State(state): State<AppState>, headers: HeaderMap) 
             StatusCode::UNAUTHORIZED,
             "Authentication credentials were not provided.",
         ),
-        Ok(Some(u)) => Json(json!({
-            "id": u.sub,
-            "sub": u.sub,
-            "email": null,
-            "full_name": "Local user",
-            "short_name": "Local",
-            "language": null,
-            "timezone": "UTC",
-        }))
-        .into_response(),
+        Ok(Some(u)) => {
+            let full = u.name.clone().unwrap_or_else(|| "Local user".into());
+            let short = full.split_whitespace().next().unwrap_or("Local").to_owned();
+            Json(json!({
+                "id": u.sub,
+                "sub": u.sub,
+                "email": null,
+                "full_name": full,
+                "short_name": short,
+                "language": null,
+                "timezone": "UTC",
+            }))
+            .into_response()
+        }
     }
+}
+
+// ---- sign-in page and logout ----------------------------------------------------------------
+
+/// The longest display name accepted on the sign-in page (Visio's `full_name` is 100).
+const MAX_NAME: usize = 100;
+
+/// Where to go after signing in: `raw` when it is a path on this server (`/…`, not `//…`) or
+/// an absolute http(s) URL whose host and port are the request's `Host`; else `/`.
+fn safe_return_to(raw: Option<&str>, host: Option<&str>) -> String {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return "/".into();
+    };
+    // Browsers read `\` as `/` and drop control characters: refuse both outright.
+    if raw.contains('\\') || raw.chars().any(char::is_control) {
+        return "/".into();
+    }
+    if raw.starts_with('/') {
+        return if raw.starts_with("//") {
+            "/".into()
+        } else {
+            raw.to_owned()
+        };
+    }
+    let (Ok(url), Some(host)) = (url::Url::parse(raw), host) else {
+        return "/".into();
+    };
+    let authority = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => return "/".into(),
+    };
+    let same_origin = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && authority.eq_ignore_ascii_case(host);
+    if same_origin {
+        url.to_string()
+    } else {
+        "/".into()
+    }
+}
+
+/// Text for HTML content and attribute values.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn sign_in_page(return_to: &str, csrf: &str, name: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!(r#"<p id="error" role="alert">{}</p>"#, html_escape(e)))
+        .unwrap_or_default();
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Sign in to the local Visio server</title>
+<style>body{{font:16px system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}}
+input,button{{font:inherit;padding:.5rem;margin:.25rem 0;width:100%;box-sizing:border-box}}
+#error{{color:#b00020}}</style></head>
+<body><main><h1>Sign in</h1>
+<p>This local room server has no identity provider: the name you give is how others see you.</p>
+{error}<form method="post" action="/api/v1.0/authenticate/">
+<input type="hidden" name="csrfmiddlewaretoken" value="{csrf}">
+<input type="hidden" name="returnTo" value="{return_to}">
+<label for="name">Your name</label>
+<input id="name" name="name" autocomplete="name" maxlength="{MAX_NAME}" required value="{name}">
+<button id="submit" type="submit">Sign in</button>
+</form></main></body></html>
+"#,
+        csrf = html_escape(csrf),
+        return_to = html_escape(return_to),
+        name = html_escape(name),
+    )
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn redirect(location: &str) -> Response {
+    let mut resp = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    } else {
+        resp.headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static("/"));
+    }
+    resp
+}
+
+fn host_of(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok())
+}
+
+/// `GET authenticate/?returnTo=URL`: the local sign-in page; it sets a `csrftoken` cookie
+/// for the form when the browser has none.
+pub(crate) async fn authenticate_page(
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let return_to = safe_return_to(query.get("returnTo").map(String::as_str), host_of(&headers));
+    let existing = cookie(&headers, CSRF_COOKIE).filter(|c| !c.is_empty());
+    let csrf = existing.clone().unwrap_or_else(|| crate::ids::secret(32));
+    let mut resp = html(StatusCode::OK, sign_in_page(&return_to, &csrf, "", None));
+    if existing.is_none() {
+        set_cookie(&mut resp, CSRF_COOKIE, &csrf, false);
+    }
+    resp
+}
+
+/// `POST authenticate/` (form: `name`, `returnTo`, `csrfmiddlewaretoken`): a new local session
+/// for `name`, then the redirect to `returnTo` when it is safe.
+pub(crate) async fn authenticate_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let return_to = safe_return_to(form.get("returnTo").map(String::as_str), host_of(&headers));
+    let sent = form.get("csrfmiddlewaretoken").map(String::as_str);
+    let expected = cookie(&headers, CSRF_COOKIE);
+    if sent.is_none() || sent != expected.as_deref() {
+        return html(
+            StatusCode::FORBIDDEN,
+            sign_in_page(
+                &return_to,
+                &crate::ids::secret(32),
+                "",
+                Some("The form expired or came from elsewhere (CSRF check failed): reload the page and sign in again."),
+            ),
+        );
+    }
+    let raw_name = form.get("name").map(|n| n.trim()).unwrap_or_default();
+    let csrf = expected.unwrap_or_default();
+    if raw_name.is_empty() || raw_name.chars().count() > MAX_NAME {
+        let shown: String = raw_name.chars().take(MAX_NAME).collect();
+        return html(
+            StatusCode::BAD_REQUEST,
+            sign_in_page(
+                &return_to,
+                &csrf,
+                &shown,
+                Some(&format!("Enter a name of 1 to {MAX_NAME} characters.")),
+            ),
+        );
+    }
+    let name = raw_name.to_owned();
+    let old = cookie(&headers, SESSION_COOKIE);
+    let opened = registry(&state, move |r| {
+        if let Some(old) = old {
+            r.end_session(&old);
+        }
+        r.sign_in(Some(name))
+    })
+    .await;
+    let (secret, user) = match opened {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    tracing::info!(sub = %user.sub, "local sign-in");
+    let mut resp = redirect(&return_to);
+    set_cookie(&mut resp, SESSION_COOKIE, &secret, true);
+    set_cookie(&mut resp, CSRF_COOKIE, &user.csrf, false);
+    resp
+}
+
+/// `GET` or `POST logout/`: ends the caller's local session and clears its cookies.
+pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
+        match registry(&state, move |r| r.end_session(&secret)).await {
+            Ok(true) => tracing::info!("local sign-out"),
+            Ok(false) => {}
+            Err(r) => return r,
+        }
+    }
+    let mut resp = redirect("/");
+    set_cookie_for(&mut resp, SESSION_COOKIE, "", true, 0);
+    set_cookie_for(&mut resp, CSRF_COOKIE, "", false, 0);
+    resp
 }
 
 /// `GET rooms/{slug}/?username=NAME`.
@@ -1038,6 +1255,40 @@ mod tests {
         assert_eq!(cookie(&h, LOBBY_COOKIE).as_deref(), Some("xyz"));
         assert_eq!(cookie(&h, CSRF_COOKIE).as_deref(), Some("t"));
         assert_eq!(cookie(&h, "b"), None);
+    }
+
+    #[test]
+    fn return_to_stays_on_this_server() {
+        let host = Some("127.0.0.1:7880");
+        let ok = |u: &str| assert_eq!(safe_return_to(Some(u), host), u, "{u}");
+        let refused = |u: &str| assert_eq!(safe_return_to(Some(u), host), "/", "{u}");
+        ok("/");
+        ok("/abc-defg-hij?x=1");
+        ok("http://127.0.0.1:7880/");
+        ok("http://127.0.0.1:7880/abc-defg-hij");
+        refused("//evil.example/");
+        refused("/\\evil.example/");
+        refused("https://evil.example/");
+        refused("http://127.0.0.1:7881/");
+        refused("http://127.0.0.1:7880@evil.example/");
+        refused("http://user@127.0.0.1:7880/");
+        refused("javascript:alert(1)");
+        refused("/\tx");
+        refused("evil.example");
+        assert_eq!(safe_return_to(None, host), "/");
+        assert_eq!(safe_return_to(Some("http://127.0.0.1:7880/"), None), "/");
+        assert_eq!(
+            safe_return_to(Some("http://VISIO.example/r"), Some("visio.example")),
+            "http://visio.example/r"
+        );
+    }
+
+    #[test]
+    fn sign_in_page_escapes_what_it_echoes() {
+        let page = sign_in_page("/\"><script>", "tok", "<b>", Some("<i>"));
+        assert!(!page.contains("<script>") && !page.contains("<b>") && !page.contains("<i>"));
+        assert!(page.contains(r#"value="/&quot;&gt;&lt;script&gt;""#));
+        assert!(page.contains(r#"name="csrfmiddlewaretoken" value="tok""#));
     }
 
     #[test]
