@@ -13,6 +13,7 @@ mod account_cmd;
 mod captions_cmd;
 mod devices_cmd;
 mod join;
+mod model_fetch;
 mod speech_cmd;
 
 #[derive(Parser)]

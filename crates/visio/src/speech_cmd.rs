@@ -30,22 +30,39 @@ enum ModelsCommand {
     /// List installed models.
     List,
     /// Install a model from a whisper.cpp file, or convert a CTranslate2 Whisper model (its
-    /// folder or model.bin). Nothing is downloaded.
+    /// folder or model.bin); or download a whisper.cpp file from `--from-url` (or the IT
+    /// policy's `speech_model_url` when no source is given), which needs `--sha256`.
     Install {
-        source: PathBuf,
+        #[arg(required_unless_present_any = ["from_url", "from_policy"])]
+        source: Option<PathBuf>,
         /// Name to install it under (e.g. tiny.en, base).
         #[arg(long)]
         name: String,
-        /// Refuse the source unless its SHA-256 is this (as announced by IT).
-        #[arg(long)]
+        /// Refuse the source unless its SHA-256 is this (as announced by IT); required for
+        /// a download.
+        #[arg(long, required_unless_present = "source")]
         sha256: Option<String>,
+        /// Download the model from this URL (https; http on loopback only).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["source", "from_policy"])]
+        from_url: Option<String>,
+        /// Download from the URL the IT policy gives (`speech_model_url`).
+        #[arg(long, conflicts_with = "source")]
+        from_policy: bool,
+        /// Refuse a download larger than this.
+        #[arg(long, default_value_t = 4000, value_name = "MB")]
+        max_size_mb: u64,
+        /// Trust this certificate authority (PEM) for the download, on top of the system's
+        /// and the policy's; repeatable.
+        #[arg(long = "ca-file", value_name = "PEM")]
+        ca_files: Vec<PathBuf>,
     },
     /// Recheck a model's SHA-256 against the one recorded at install.
     Verify { name: String },
 }
 
 pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
-    let store = ModelStore::new(args.models_dir.unwrap_or_else(default_models_dir));
+    let dir = args.models_dir.unwrap_or_else(default_models_dir);
+    let store = ModelStore::new(&dir);
     match args.command {
         ModelsCommand::List => {
             let models = store.list()?;
@@ -57,11 +74,53 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
             }
         }
         ModelsCommand::Install {
-            source,
+            source: Some(source),
             name,
             sha256,
+            ..
         } => {
             let m = store.install(&source, &name, sha256.as_deref())?;
+            println!(
+                "installed {} ({} MB, sha256 {})",
+                m.path.display(),
+                m.size / 1_000_000,
+                m.sha256
+            );
+        }
+        ModelsCommand::Install {
+            source: None,
+            name,
+            sha256,
+            from_url,
+            max_size_mb,
+            ca_files,
+            ..
+        } => {
+            let loaded = policy::load();
+            let network = &loaded.effective.network;
+            let url = match from_url {
+                Some(u) => u,
+                None => loaded.effective.speech_model_url.clone().context(
+                    "--from-policy: the IT policy sets no speech_model_url; pass --from-url",
+                )?,
+            };
+            let mut extra_ca_pem = vec![];
+            for path in network.ca_certificates.iter().chain(&ca_files) {
+                extra_ca_pem.push(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading the CA file {}", path.display()))?,
+                );
+            }
+            let fetch = crate::model_fetch::FetchModel {
+                url,
+                sha256: sha256.context("a download needs --sha256")?,
+                name,
+                max_bytes: max_size_mb.saturating_mul(1_000_000),
+                extra_ca_pem,
+                proxy: network.proxy.clone(),
+            };
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let m = rt.block_on(crate::model_fetch::install_from_url(&store, &dir, &fetch))?;
             println!(
                 "installed {} ({} MB, sha256 {})",
                 m.path.display(),
