@@ -8,8 +8,13 @@
 //! - **Today's Visio** (session cookie only): a second window (label `login`) opens the
 //!   server's `authenticate/` page, which runs the ProConnect flow. Each time the window's
 //!   `sessionid` cookie changes (Django rotates it at login), it is checked with `users/me/`;
-//!   the first one that answers is kept in the keychain and the window closes. The window
-//!   shows remote pages, so it gets no IPC at all (the capability file names `main` only).
+//!   the first one that answers is kept in the keychain, the login's cookies for that server
+//!   are deleted from the webview's cookie store (WebKit keeps it on disk) and the window
+//!   closes. The window shows remote pages, so it gets no IPC at all (the capability file
+//!   names `main` only). It is not incognito: an ephemeral webview gets its own WebKit
+//!   context, which WebDriver cannot reach, and the end-to-end test drives this window.
+//!   Tested end to end against the room server's local sign-in page
+//!   (`tests/e2e/test_login_window.py`).
 //!
 //! Secrets from the UI (API secret, PIN) arrive as `SecretString`s, are never logged and are
 //! zeroized when dropped.
@@ -311,6 +316,13 @@ async fn login_window<R: Runtime>(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    // The session now lives in the keychain only: take it (and the login's other cookies for
+    // this server) out of the webview's cookie store, which WebKit keeps on disk.
+    for c in window.cookies_for_url(origin_url).unwrap_or_default() {
+        if let Err(e) = window.delete_cookie(c.clone()) {
+            tracing::warn!(cookie = c.name(), "could not delete a login cookie: {e}");
+        }
+    }
     let _ = window.destroy();
     outcome
 }

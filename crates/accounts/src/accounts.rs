@@ -98,7 +98,8 @@ pub struct Session {
 /// What logout did.
 #[derive(Debug)]
 pub struct LogoutOutcome {
-    /// The refresh token was revoked at the provider.
+    /// The refresh token was revoked at the provider, or (session-cookie login) the server
+    /// ended the session at `logout/`.
     pub revoked: bool,
     /// Open this in the browser to end the provider's own session (RP-initiated logout).
     pub end_session_url: Option<url::Url>,
@@ -582,12 +583,47 @@ impl Accounts {
                 }
             }
         }
+        if profile.login == LoginMethod::SessionCookie {
+            // Today's Visio: end the Django session on the server too (`GET logout/`, as its
+            // web app does); a redirect or success means it is gone.
+            if let Some(cookie) = self.keychain.get(&item(&origin, COOKIE)).await? {
+                match self.end_server_session(&origin, &cookie).await {
+                    Ok(()) => outcome.revoked = true,
+                    Err(e) => outcome.note = Some(e.to_string()),
+                }
+            }
+        }
         for what in [REFRESH, COOKIE, API_SECRET, OFFLINE] {
             self.keychain.delete(&item(&origin, what)).await?;
         }
         self.store.remove(&origin)?;
         tracing::info!(server = %origin, revoked = outcome.revoked, "signed out");
         Ok(outcome)
+    }
+}
+
+impl Accounts {
+    async fn end_server_session(&self, origin: &str, cookie: &SecretString) -> Result<()> {
+        let url = format!("{origin}/api/v1.0/logout/");
+        let resp = self
+            .http
+            .get(&url)
+            .header(
+                reqwest::header::COOKIE,
+                format!("sessionid={}", cookie.expose_secret()),
+            )
+            .send()
+            .await
+            .map_err(|e| AccountError::unreachable(origin, oidc::error_chain(&e)))?;
+        let status = resp.status();
+        if status.is_success() || status.is_redirection() {
+            Ok(())
+        } else {
+            Err(AccountError::NotVisio {
+                server: origin.into(),
+                reason: format!("{url} answered HTTP {status}"),
+            })
+        }
     }
 }
 
