@@ -4,6 +4,7 @@ session and HOME), the real OIDC provider from tests/oidc, and `visio serve --de
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "peers"))
+from secret_service import SecretService  # noqa: E402
 OIDC_DIR = ROOT / "tests" / "oidc"
 
 
@@ -67,76 +70,20 @@ class Session:
                         pass
             time.sleep(0.05)
 
-    KEYRING_PASSWORD = "throwaway-keyring-password"
-
     def start_keyring(self):
-        """gnome-keyring-daemon in a private D-Bus session. `--unlock` reads the password on stdin
-        and creates the `login` collection unlocked, without any prompter (no display needed);
-        the test then waits until the Secret Service answers and `default` names that collection
-        (the keyring crate writes to the default collection)."""
-        password = self.KEYRING_PASSWORD
-        addr_file = self.home / "bus-address"
-        proc = subprocess.Popen(
-            ["dbus-run-session", "--", "sh", "-c",
-             'echo "$DBUS_SESSION_BUS_ADDRESS" > "$1"; '
-             "exec gnome-keyring-daemon --foreground --unlock --components=secrets", "sh", str(addr_file)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=self.env, start_new_session=True, text=True,
-        )
-        self.procs.append(proc)
-        proc.stdin.write(password)
-        proc.stdin.close()
-        deadline = time.time() + 30
-        while time.time() < deadline and not (addr_file.exists() and addr_file.read_text().strip()):
-            time.sleep(0.05)
-        self.env["DBUS_SESSION_BUS_ADDRESS"] = addr_file.read_text().strip()
-        while time.time() < deadline:
-            if self.secret_call("ReadAlias", "default") == "(objectpath '/org/freedesktop/secrets/collection/login',)":
-                return
-            if "/collection/login" in self.secret_call("ReadAlias", "login"):
-                # Some versions leave `default` unset: point it at the unlocked login collection.
-                self.secret_call("SetAlias", "default", "/org/freedesktop/secrets/collection/login")
-            time.sleep(0.1)
-        raise AssertionError("gnome-keyring-daemon did not serve an unlocked default collection")
-
-    LOGIN = "/org/freedesktop/secrets/collection/login"
+        """The shared private Secret Service (tests/peers/secret_service.py) on this session."""
+        self.keyring = SecretService(self.env, self.home)
+        self.procs.append(self.keyring)
+        self.keyring.start()
 
     def lock_keyring(self):
-        """Locks the login collection as a screen lock or the user would (Secret Service `Lock`)."""
-        assert self.LOGIN in self.secret_call("Lock", f"['{self.LOGIN}']")
-        assert self.keyring_locked()
+        self.keyring.lock()
 
     def keyring_locked(self) -> bool:
-        r = subprocess.run(["gdbus", "call", "--session", "-d", "org.freedesktop.secrets", "-o", self.LOGIN,
-                            "-m", "org.freedesktop.DBus.Properties.Get", "org.freedesktop.Secret.Collection",
-                            "Locked"], capture_output=True, text=True, env=self.env, timeout=30)
-        return r.stdout.strip() == "(<true>,)"
+        return self.keyring.locked()
 
     def unlock_keyring(self):
-        """Unlocks the login collection with its password, as the desktop's unlock prompt does
-        (gnome-keyring's UnlockWithMasterPassword over one D-Bus connection, where the plain
-        session that carries the password lives; there is no prompter without a display)."""
-        from jeepney import DBusAddress, new_method_call
-        from jeepney.io.blocking import open_dbus_connection
-
-        service = DBusAddress("/org/freedesktop/secrets", bus_name="org.freedesktop.secrets",
-                              interface="org.freedesktop.Secret.Service")
-        internal = service.with_interface("org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface")
-        with open_dbus_connection(bus=self.env["DBUS_SESSION_BUS_ADDRESS"]) as conn:
-            _, session_path = conn.send_and_get_reply(
-                new_method_call(service, "OpenSession", "sv", ("plain", ("s", "")))).body
-            reply = conn.send_and_get_reply(new_method_call(
-                internal, "UnlockWithMasterPassword", "o(oayays)",
-                (self.LOGIN, (session_path, b"", self.KEYRING_PASSWORD.encode(), "text/plain"))))
-            assert reply.header.message_type.name == "method_return", reply.body
-        assert not self.keyring_locked()
-
-    def secret_call(self, method, *args) -> str:
-        """One org.freedesktop.Secret.Service method call on this session's bus (gdbus)."""
-        r = subprocess.run(["gdbus", "call", "--session", "-d", "org.freedesktop.secrets", "-o",
-                            "/org/freedesktop/secrets", "-m", f"org.freedesktop.Secret.Service.{method}", *args],
-                           capture_output=True, text=True, env=self.env, timeout=30)
-        return r.stdout.strip() if r.returncode == 0 else ""
+        self.keyring.unlock()
 
     def visio(self, *args, stdin=None, check=True, timeout=120):
         argv = [visio_bin(), *args]
@@ -147,28 +94,13 @@ class Session:
         return r
 
     def keychain(self) -> dict:
-        """username -> secret of the app's items, read with libsecret's secret-tool: `search`
-        lists the items (attributes on stderr, secrets on stdout), `lookup` reads each one."""
-        r = subprocess.run(["secret-tool", "search", "--all", "service", "visio-desktop"],
-                           capture_output=True, text=True, env=self.env, timeout=30)
-        names = [line[len("attribute.username = "):] for line in (r.stdout + "\n" + r.stderr).splitlines()
-                 if line.startswith("attribute.username = ")]
-        items = {}
-        for name in names:
-            got = subprocess.run(["secret-tool", "lookup", "service", "visio-desktop", "username", name],
-                                 capture_output=True, text=True, env=self.env, timeout=30)
-            assert got.returncode == 0, (name, got.stderr)
-            items[name] = got.stdout
-        return items
+        """username -> secret of the app's items in the keychain."""
+        return self.keyring.items()
 
     def close(self):
         self._sampling = False
         for p in self.procs:
-            try:
-                os.killpg(p.pid, 15)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=10)
+            p.close()
 
 
 @pytest.fixture

@@ -94,9 +94,12 @@ def launch_app(request):
         pytest.fail(f"{app} is missing: build it with `make build-app`")
     started: list = []
 
-    def launch(*args: str):
+    def launch(*args: str, env: dict | None = None, config: str | None = None):
+        """`env`: extra environment for the app (e.g. a private Secret Service's bus);
+        `config`: its config directory, kept across launches (else a fresh one, removed after)."""
         port, native = free_port(), free_port()
-        config = tempfile.mkdtemp(prefix="visio-desktop-e2e-")
+        owned = config is None
+        config = config or tempfile.mkdtemp(prefix="visio-desktop-e2e-")
         log_path = ARTIFACTS / f"e2e-app-{request.node.name}-{len(started)}.log"
         log = open(log_path, "w")
         driver_proc = subprocess.Popen(
@@ -104,15 +107,15 @@ def launch_app(request):
             stdout=log,
             stderr=subprocess.STDOUT,
             # The app inherits this environment: its own settings dir, no user files touched.
-            env={**os.environ, "VISIO_DESKTOP_CONFIG_DIR": config, "VISIO_LOG": "info,str0m=warn"},
+            env={**os.environ, "VISIO_DESKTOP_CONFIG_DIR": config, "VISIO_LOG": "info,str0m=warn", **(env or {})},
         )
-        started.append((driver_proc, log, config, None))
+        started.append((driver_proc, log, config if owned else None, None))
         wait_http(f"http://127.0.0.1:{port}/status", 20, driver_proc, "tauri-driver", log_path)
         opts = ArgOptions()
         opts.set_capability("browserName", "wry")
         opts.set_capability("tauri:options", {"application": app, "args": list(args)})
         driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=opts)
-        started[-1] = (driver_proc, log, config, driver)
+        started[-1] = (driver_proc, log, started[-1][2], driver)
         return driver
 
     yield launch
@@ -128,4 +131,5 @@ def launch_app(request):
         except subprocess.TimeoutExpired:
             driver_proc.kill()
         log.close()
-        shutil.rmtree(config, ignore_errors=True)
+        if config:
+            shutil.rmtree(config, ignore_errors=True)
