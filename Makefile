@@ -48,7 +48,7 @@ test: deps build ui
 	cd ui && npm run typecheck && npm test && node scripts/screenshots.mjs ../tests/artifacts/ui-screens
 	$(SPEECH_ENV) cargo test --workspace --all-targets --no-fail-fast
 	$(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
-	VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/accounts
+	$(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/accounts
 	$(MAKE) test-e2e
 
 deps: apt-deps rust-deps py-deps js-deps

@@ -14,7 +14,8 @@
 //! [`vad`] finds utterances with Silero VAD and [`diarize`] labels the speakers of a shared
 //! microphone with speaker embeddings and clustering; both run ONNX models on ONNX Runtime
 //! loaded at run time ([`onnx`]). [`transcript`] renders Markdown/WebVTT/SRT and [`vault`] keeps
-//! transcripts encrypted at rest (XChaCha20-Poly1305, key from a [`vault::KeyProvider`]) and
+//! transcripts encrypted at rest (XChaCha20-Poly1305, key from a [`vault::KeyProvider`]: with
+//! the `keychain` feature, `keychain_key::KeychainKey` keeps it in the OS keychain) and
 //! searches them. Live captions for a room are the `captions` crate, where this crate and the
 //! engine meet.
 //!
@@ -28,6 +29,8 @@ pub mod audio;
 pub mod ct2;
 pub mod diarize;
 pub mod ggml;
+#[cfg(feature = "keychain")]
+pub mod keychain_key;
 pub mod models;
 pub mod onnx;
 pub mod recognizer;

@@ -104,6 +104,12 @@ impl<K: KeyProvider> Vault<K> {
         Ok(self.dir.join(format!("{name}.vtx")))
     }
 
+    /// Gets the key now (creating it on first use), so a missing keychain is reported
+    /// before work whose result could then not be kept.
+    pub fn check_key(&self) -> Result<(), VaultError> {
+        self.keys.key().map(|_| ())
+    }
+
     fn cipher(&self) -> Result<XChaCha20Poly1305, VaultError> {
         Ok(XChaCha20Poly1305::new(&self.keys.key()?.into()))
     }

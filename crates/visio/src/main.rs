@@ -37,6 +37,9 @@ enum Command {
     Models(speech_cmd::ModelsArgs),
     /// Transcribe a recorded WAV file on this machine.
     Transcribe(speech_cmd::TranscribeArgs),
+    /// Transcripts kept encrypted on this machine (`visio transcribe --save`): list, search,
+    /// export.
+    Transcripts(speech_cmd::TranscriptsArgs),
     /// Sign in to a server (OIDC in the browser, session cookie, LiveKit key, local server).
     Login(account_cmd::LoginArgs),
     /// Sign out: revoke at the provider, remove every secret of the profile.
@@ -121,6 +124,7 @@ fn main() -> std::process::ExitCode {
         Command::Devices(args) => devices_cmd::run(args),
         Command::Models(args) => speech_cmd::models(args),
         Command::Transcribe(args) => speech_cmd::transcribe(args),
+        Command::Transcripts(args) => speech_cmd::transcripts(args),
         Command::Login(args) => account_cmd::login(args),
         Command::Logout(args) => account_cmd::logout(args),
         Command::Pin(args) => account_cmd::set_pin(args),

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use speech::keychain_key::KeychainKey;
 use speech::models::ModelStore;
 use speech::transcript::{Format, Transcript};
+use speech::vault::Vault;
 
 /// Where models live unless `--models-dir` says otherwise.
 fn default_models_dir() -> PathBuf {
@@ -170,6 +172,82 @@ pub struct TranscribeArgs {
     /// CPU threads for recognition.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Also keep the transcript under this name, encrypted with a key in the OS keychain
+    /// (see `visio transcripts`).
+    #[arg(long, value_name = "NAME")]
+    save: Option<String>,
+    /// Where encrypted transcripts are kept (default: the platform data directory,
+    /// visio/transcripts).
+    #[arg(long, value_name = "DIR")]
+    transcripts_dir: Option<PathBuf>,
+}
+
+/// Where transcripts live unless `--transcripts-dir` says otherwise.
+fn default_transcripts_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("visio")
+        .join("transcripts")
+}
+
+fn vault(dir: Option<PathBuf>) -> Vault<KeychainKey> {
+    Vault::new(
+        dir.unwrap_or_else(default_transcripts_dir),
+        KeychainKey::default(),
+    )
+}
+
+#[derive(Parser)]
+pub struct TranscriptsArgs {
+    /// Where encrypted transcripts are kept (default: the platform data directory,
+    /// visio/transcripts).
+    #[arg(long, global = true, value_name = "DIR")]
+    transcripts_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: TranscriptsCommand,
+}
+
+#[derive(Subcommand)]
+enum TranscriptsCommand {
+    /// Names of the kept transcripts.
+    List,
+    /// Lines whose text or speaker contains QUERY (case-insensitive), in every transcript.
+    Search { query: String },
+    /// Prints a kept transcript as md, vtt or srt.
+    Export {
+        name: String,
+        #[arg(long, default_value = "md")]
+        format: Format,
+    },
+}
+
+/// `visio transcripts`: reads back the transcripts kept encrypted by `visio transcribe --save`.
+pub fn transcripts(args: TranscriptsArgs) -> anyhow::Result<()> {
+    let vault = vault(args.transcripts_dir);
+    match args.command {
+        TranscriptsCommand::List => {
+            for name in vault.list()? {
+                println!("{name}");
+            }
+        }
+        TranscriptsCommand::Search { query } => {
+            for hit in vault.search(&query)? {
+                let s = hit.line.start_ms / 1000;
+                println!(
+                    "{}\t{:02}:{:02}\t{}: {}",
+                    hit.transcript,
+                    s / 60,
+                    s % 60,
+                    hit.line.speaker,
+                    hit.line.text
+                );
+            }
+        }
+        TranscriptsCommand::Export { name, format } => {
+            print!("{}", vault.load(&name)?.render(format));
+        }
+    }
+    Ok(())
 }
 
 /// A model given by installed name (checked against its recorded SHA-256) or as a file.
@@ -186,6 +264,15 @@ pub fn resolve_model(model: &str, models_dir: Option<PathBuf>) -> anyhow::Result
 }
 
 pub fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
+    // Before the work: a missing keychain is said at once, not after minutes of recognition.
+    let vault = match &args.save {
+        Some(_) => {
+            let v = vault(args.transcripts_dir.clone());
+            v.check_key()?;
+            Some(v)
+        }
+        None => None,
+    };
     let model = resolve_model(&args.model, args.models_dir.clone())?;
     let samples = speech::audio::read_wav_16k_mono(&args.file)?;
     let rec = speech::recognizer::Recognizer::load(&model, args.threads)?;
@@ -239,5 +326,9 @@ pub fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
         Transcript::from_segments(&title, "Intervenant", &segments)
     };
     print!("{}", transcript.render(args.format));
+    if let (Some(v), Some(name)) = (vault, &args.save) {
+        v.save(name, &transcript)?;
+        eprintln!("visio: transcript kept as {name:?} (encrypted, key in the OS keychain)");
+    }
     Ok(())
 }
