@@ -96,13 +96,21 @@
 //! ## Media
 //! - Publishing ([`PublishOptions`]): the synthetic pattern (frame counter and capture time in
 //!   Unix milliseconds embedded) encoded VP8, simulcast with LiveKit's rids (`q`, `h`, `f`;
-//!   see [`PublishOptions::simulcast`]), paced at its frame rate, keyframe on every PLI/FIR
+//!   see [`PublishOptions::simulcast`]; the lower layers at LiveKit's 15 (`q`) and 20 (`h`)
+//!   fps from a 30 fps camera), paced at its frame rate, keyframe on every PLI/FIR
 //!   from the server for the layer asked, layers nobody watches paused on the server's
 //!   `SubscribedQualityUpdate` (dynacast); the 440 Hz tone as Opus 20 ms frames. Without
 //!   `fake_devices`: the camera (nokhwa) and microphone (cpal, with echo cancellation fed by
 //!   [`RoomOptions::playout`]) or a WAV file; a device that cannot be opened is reported with
 //!   [`RoomEvent::DeviceUnavailable`] and the rest is published. H264 with
 //!   [`PublishOptions::video_codec`].
+//! - Threads: the camera's capture, scaling and encoding run on their own thread
+//!   (`visio-video-encoder`), so a short-of-CPU machine no longer delays receiving and
+//!   decoding behind three encoders. The session loop gets each frame's layers (highest
+//!   first) through a 4-frame queue and writes them to str0m; when it falls behind, the
+//!   thread skips whole frames before encoding them (never blocks, never breaks references).
+//!   Keyframe requests, bitrates, dynacast and mute reach it as messages; it is joined when
+//!   the camera is unpublished or the room closes.
 //! - Receiving: VP8/VP9 via libvpx and Opus, one decoder per remote track. After a frame
 //!   lost for good (str0m reports the gap once NACK retransmissions gave up) the frames that
 //!   follow are skipped until a keyframe, asked for with a PLI every 300 ms (libvpx decodes
@@ -148,6 +156,7 @@
 pub mod captions;
 mod data;
 mod devices;
+mod encoder;
 mod reconnect;
 mod session;
 mod signal;
@@ -218,6 +227,9 @@ pub struct RoomOptions {
     /// Emit [`RoomEvent::AudioFrameReceived`] with the decoded PCM of every remote audio
     /// track (for on-device captions); off by default since it is 50 events a second per track.
     pub audio_frames: bool,
+    /// Emit [`RoomEvent::LocalAudioFrame`] with every 20 ms of microphone audio as it is sent
+    /// (after echo cancellation), so the user's own speech can be captioned (opt-in).
+    pub local_audio_frames: bool,
     /// Emit [`RoomEvent::EncodedVideoReceived`] with every depacketized remote video frame, so
     /// an app can decode in its own renderer (a webview's WebCodecs). Frames after a gap are
     /// held back until the next keyframe. Pair with [`Room::set_video_decoding`] to skip the
@@ -252,6 +264,7 @@ impl Default for RoomOptions {
             reconnect_timeout: Duration::from_secs(30),
             extra_root_certs_pem: vec![],
             audio_frames: false,
+            local_audio_frames: false,
             encoded_video: false,
             playout: None,
         }
@@ -478,6 +491,13 @@ pub enum RoomEvent {
     /// [`RoomOptions::audio_frames`].
     AudioFrameReceived {
         participant_identity: String,
+        track_sid: String,
+        sample_rate: u32,
+        samples: Arc<[i16]>,
+    },
+    /// Our microphone's audio as the engine sends it (48 kHz mono, 20 ms), only with
+    /// [`RoomOptions::local_audio_frames`]; `track_sid` is the local audio track's sid.
+    LocalAudioFrame {
         track_sid: String,
         sample_rate: u32,
         samples: Arc<[i16]>,

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use livekit_protocol as proto;
 use livekit_protocol::signal_request::Message as Req;
 use livekit_protocol::signal_response::Message as Resp;
-use media::{AudioSource, OpusDecoder, OpusEncoder, VideoSource};
+use media::{AudioSource, OpusDecoder, OpusEncoder};
 use prost::Message as _;
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::data::{Incoming, StreamAssembler, CHAT_TOPIC};
+use crate::encoder::{Control, EncodedVideo, EncoderThread, Layer, VideoWorker};
 use crate::reconnect::{Outcome, Reconnector, Step};
 use crate::signal::{self, Ws};
 use crate::{
@@ -286,16 +287,23 @@ impl RemoteTrack {
 /// is an outage.
 const MAX_CONCEALED_PACKETS: u64 = 5;
 
-/// One simulcast layer (or the only one): its rid, size and encoder.
-struct Layer {
+/// What the session knows of a layer the encoder thread encodes.
+struct LayerInfo {
     rid: Option<&'static str>,
     quality: proto::VideoQuality,
-    width: u32,
-    height: u32,
+    /// Nominal bitrate, and the one the encoder was last told.
     bitrate: u32,
-    encoder: media::VideoEncoder,
+    current: u32,
     /// Cleared when the server says nobody watches this quality (dynacast).
     enabled: bool,
+}
+
+/// The camera track: its encoder thread and the layers it encodes.
+struct PublishedVideo {
+    thread: EncoderThread,
+    layers: Vec<LayerInfo>,
+    /// The thread was told to start (once the publisher connection is up).
+    started: bool,
 }
 
 /// The layers LiveKit clients send for a camera of this size, lowest first.
@@ -342,20 +350,18 @@ fn plan_layers(
     ]
 }
 
-/// Synthetic sources and their encoders.
+/// Our sources: the camera on its encoder thread, the microphone and its encoder here.
 struct Publishing {
     opts: PublishOptions,
-    video: Option<(Box<dyn VideoSource>, Vec<Layer>)>,
+    video: Option<PublishedVideo>,
     audio: Option<(Box<dyn AudioSource>, OpusEncoder)>,
     /// A device microphone: pulled for whatever it captured, not on a timer.
     audio_live: bool,
     /// Echo cancellation etc. on a device microphone.
     processor: Option<media::AudioProcessor>,
     warned_source: bool,
-    next_video: Instant,
     next_audio: Instant,
     audio_samples: u64,
-    started: Instant,
     video_muted: bool,
     audio_muted: bool,
 }
@@ -384,6 +390,8 @@ pub(crate) struct Session {
     assembler: StreamAssembler,
     /// Emit decoded remote audio ([`RoomOptions::audio_frames`]).
     audio_frames: bool,
+    /// Emit our microphone's audio ([`RoomOptions::local_audio_frames`]).
+    local_audio_frames: bool,
     /// Emit encoded remote video ([`RoomOptions::encoded_video`]).
     encoded_video: bool,
     /// Remote video tracks not decoded here ([`Room::set_video_decoding`]).
@@ -499,6 +507,7 @@ impl Session {
             queued_data: vec![],
             assembler: StreamAssembler::default(),
             audio_frames: options.audio_frames,
+            local_audio_frames: options.local_audio_frames,
             encoded_video: options.encoded_video,
             undecoded: HashSet::new(),
             ping_interval,
@@ -559,17 +568,12 @@ impl Session {
             for (rid, quality, width, height, bitrate) in
                 plan_layers(f.width, f.height, opts.video_bitrate_bps, opts.simulcast)
             {
-                let encoder = media::VideoEncoder::new(codec, width, height, bitrate, f.fps)
+                let fps = crate::encoder::layer_fps(rid, f.fps);
+                let encoder = media::VideoEncoder::new(codec, width, height, bitrate, fps)
                     .map_err(EngineError::Media)?;
-                layers.push(Layer {
-                    rid,
-                    quality,
-                    width,
-                    height,
-                    bitrate,
-                    encoder,
-                    enabled: true,
-                });
+                layers.push(Layer::new(
+                    rid, quality, width, height, bitrate, fps, encoder,
+                ));
             }
             let cid = format!("TR_visio_video_{:08x}", rand::random::<u32>());
             self.outbox.push(Req::AddTrack(proto::AddTrackRequest {
@@ -607,7 +611,23 @@ impl Session {
                 info: None,
                 mid: None,
             });
-            Some((src, layers))
+            let info = layers
+                .iter()
+                .map(|l| LayerInfo {
+                    rid: l.rid,
+                    quality: l.quality,
+                    bitrate: l.bitrate,
+                    current: l.bitrate,
+                    enabled: true,
+                })
+                .collect();
+            let thread = EncoderThread::spawn(VideoWorker::new(src, layers, now))
+                .map_err(|e| EngineError::Media(format!("video encoder thread: {e}")))?;
+            Some(PublishedVideo {
+                thread,
+                layers: info,
+                started: false,
+            })
         } else {
             None
         };
@@ -639,10 +659,8 @@ impl Session {
             audio_live: sources.audio_live,
             processor: sources.processor,
             warned_source: false,
-            next_video: now,
             next_audio: now,
             audio_samples: 0,
-            started: now,
             video_muted: false,
             audio_muted: false,
         });
@@ -672,7 +690,7 @@ impl Session {
             .publishing
             .as_ref()
             .and_then(|p| p.video.as_ref())
-            .map(|(_, layers)| layers.iter().filter_map(|l| l.rid).collect())
+            .map(|v| v.layers.iter().filter_map(|l| l.rid).collect())
             .unwrap_or_default();
         for t in &mut self.local_tracks {
             let simulcast = (t.kind == MediaKind::Video && rids.len() > 1).then(|| {
@@ -819,20 +837,20 @@ impl Session {
     /// Shares the estimated bandwidth among the video layers, lowest first (audio keeps its
     /// 32 kb/s), never above each layer's nominal bitrate nor below 50 kb/s.
     fn follow_estimate(&mut self, estimate_bps: u64) {
-        let Some((_, layers)) = self.publishing.as_mut().and_then(|p| p.video.as_mut()) else {
+        let Some(v) = self.publishing.as_mut().and_then(|p| p.video.as_mut()) else {
             return;
         };
         let mut left = estimate_bps.saturating_sub(40_000) * 9 / 10;
-        for l in layers.iter_mut() {
+        for l in v.layers.iter_mut() {
             let nominal = u64::from(l.bitrate);
             let rate = nominal.min(left).max(50_000);
             left = left.saturating_sub(rate);
-            let current = u64::from(l.encoder.bitrate_bps());
+            let current = u64::from(l.current);
             if current.abs_diff(rate) * 10 > current {
                 tracing::debug!(rid = ?l.rid, from = current, to = rate, "encoder bitrate follows the estimate");
-                if let Err(e) = l.encoder.set_bitrate(rate as u32) {
-                    tracing::debug!("bitrate change refused: {e}");
-                }
+                l.current = rate as u32;
+                v.thread
+                    .send(Control::Bitrate(l.rid.map(str::to_owned), rate as u32));
             }
         }
     }
@@ -853,10 +871,8 @@ impl Session {
             match kind {
                 TrackKind::Video => {
                     p.video_muted = muted;
-                    if !muted {
-                        for l in p.video.iter_mut().flat_map(|(_, l)| l.iter_mut()) {
-                            l.encoder.request_keyframe();
-                        }
+                    if let Some(v) = &p.video {
+                        v.thread.send(Control::Mute(muted));
                     }
                 }
                 TrackKind::Audio => p.audio_muted = muted,
@@ -923,10 +939,10 @@ impl Session {
         let ours = self.local_tracks.iter().any(|t| {
             t.info.as_ref().is_some_and(|i| i.sid == u.track_sid) && t.kind == MediaKind::Video
         });
-        let Some((_, layers)) = self.publishing.as_mut().and_then(|p| p.video.as_mut()) else {
+        let Some(v) = self.publishing.as_mut().and_then(|p| p.video.as_mut()) else {
             return;
         };
-        if !ours || layers.len() < 2 {
+        if !ours || v.layers.len() < 2 {
             return;
         }
         let qualities = u
@@ -936,14 +952,14 @@ impl Session {
             .map(|c| c.qualities.clone())
             .unwrap_or(u.subscribed_qualities);
         for q in qualities {
-            if let Some(l) = layers.iter_mut().find(|l| l.quality as i32 == q.quality) {
-                if q.enabled && !l.enabled {
-                    l.encoder.request_keyframe();
+            if let Some(l) = v.layers.iter_mut().find(|l| l.quality as i32 == q.quality) {
+                if q.enabled != l.enabled {
+                    v.thread.send(Control::Layer(l.quality, q.enabled));
                 }
                 l.enabled = q.enabled;
             }
         }
-        tracing::debug!(enabled = ?layers.iter().map(|l| l.enabled).collect::<Vec<_>>(), "dynacast");
+        tracing::debug!(enabled = ?v.layers.iter().map(|l| l.enabled).collect::<Vec<_>>(), "dynacast");
     }
 
     fn identity_of(&self, sid: &str) -> String {
@@ -1119,15 +1135,10 @@ impl Session {
             }
             Event::MediaData(d) if pc == Pc::Subscriber => self.remote_media(d),
             Event::KeyframeRequest(r) if pc == Pc::Publisher => {
-                if let Some(p) = &mut self.publishing {
-                    if let Some((_, layers)) = &mut p.video {
-                        tracing::debug!(kind = ?r.kind, rid = ?r.rid, "keyframe requested");
-                        for l in layers.iter_mut() {
-                            if r.rid.is_none() || r.rid.as_deref() == l.rid {
-                                l.encoder.request_keyframe();
-                            }
-                        }
-                    }
+                if let Some(v) = self.publishing.as_ref().and_then(|p| p.video.as_ref()) {
+                    tracing::debug!(kind = ?r.kind, rid = ?r.rid, "keyframe requested");
+                    let rid = r.rid.as_deref().map(str::to_owned);
+                    v.thread.send(Control::Keyframe(rid));
                 }
             }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) if pc == Pc::Publisher => {
@@ -1559,68 +1570,21 @@ impl Session {
         if !self.publisher.connected {
             return None;
         }
-        let v = p.video.as_ref().map(|_| p.next_video);
-        let a = p.audio.as_ref().map(|_| p.next_audio);
-        match (v, a) {
-            (Some(v), Some(a)) => Some(v.min(a)),
-            (v, a) => v.or(a),
-        }
+        p.audio.as_ref().map(|_| p.next_audio)
     }
 
     fn produce_media(&mut self, now: Instant) {
         if !self.publisher.connected {
             return;
         }
-        let vmid = self.local_mid(MediaKind::Video);
         let amid = self.local_mid(MediaKind::Audio);
         let Some(p) = &mut self.publishing else {
             return;
         };
-        if let (Some((src, layers)), Some(mid)) = (&mut p.video, vmid) {
-            if now >= p.next_video && p.video_muted {
-                p.next_video = now + Duration::from_millis(100);
-            } else if now >= p.next_video {
-                let step = Duration::from_micros(1_000_000 / u64::from(p.opts.fps.max(1)));
-                p.next_video += step;
-                if p.next_video < now {
-                    p.next_video = now + step; // fell behind: skip rather than burst
-                }
-                if let Ok(Some(frame)) = src.next_frame(unix_us()) {
-                    let rtp = now.duration_since(p.started).as_micros() as u64 * 9 / 100;
-                    let t = MediaTime::new(rtp, Frequency::NINETY_KHZ);
-                    // Highest layer first: its keyframes are the largest, and a server
-                    // switching up must not get them after the next frame of a lower layer.
-                    for l in layers.iter_mut().rev().filter(|l| l.enabled) {
-                        let scaled;
-                        let input = if (l.width, l.height) == (frame.width(), frame.height()) {
-                            &frame
-                        } else {
-                            scaled = media::scale(&frame, l.width, l.height);
-                            &scaled
-                        };
-                        let packet = match l.encoder.encode(input) {
-                            Ok(Some(packet)) => packet,
-                            Ok(None) => continue,
-                            Err(e) => {
-                                tracing::warn!("encoding failed: {e}");
-                                continue;
-                            }
-                        };
-                        let Some(w) = self.publisher.rtc.writer(mid) else {
-                            continue;
-                        };
-                        let pt = crate::devices::video_pt(w.payload_params(), p.opts.video_codec);
-                        let Some(pt) = pt else { continue };
-                        let w = match l.rid {
-                            Some(r) => w.rid(r.into()),
-                            None => w,
-                        };
-                        if let Err(e) = w.write(pt, now, t, packet.data) {
-                            tracing::debug!("video write failed: {e}");
-                        }
-                    }
-                }
-            }
+        // The encoder thread starts with the connection: its first frames are keyframes.
+        if let Some(v) = p.video.as_mut().filter(|v| !v.started) {
+            v.started = true;
+            v.thread.send(Control::Start);
         }
         if let (Some((src, enc)), Some(mid)) = (&mut p.audio, amid) {
             // Catch up whole 20 ms frames so audio stays continuous even after a late wake.
@@ -1650,6 +1614,20 @@ impl Session {
                         tracing::debug!("audio processing skipped: {e}");
                     }
                 }
+                if self.local_audio_frames {
+                    let track_sid = self
+                        .local_tracks
+                        .iter()
+                        .find(|t| t.kind == MediaKind::Audio)
+                        .and_then(|t| t.info.as_ref())
+                        .map(|i| i.sid.clone())
+                        .unwrap_or_default();
+                    let _ = self.events.send(RoomEvent::LocalAudioFrame {
+                        track_sid,
+                        sample_rate: frame.sample_rate,
+                        samples: frame.samples.as_slice().into(),
+                    });
+                }
                 let Ok(bytes) = enc.encode(&frame.samples) else {
                     continue;
                 };
@@ -1667,6 +1645,35 @@ impl Session {
             }
             if now >= p.next_audio {
                 p.next_audio = now + Duration::from_millis(20);
+            }
+        }
+    }
+
+    /// Writes what the encoder thread made of one frame, highest layer first.
+    fn write_video(&mut self, frame: EncodedVideo) {
+        let (Some(mid), Some(p)) = (self.local_mid(MediaKind::Video), &self.publishing) else {
+            return;
+        };
+        if !self.publisher.connected {
+            return;
+        }
+        let t = MediaTime::new(frame.rtp, Frequency::NINETY_KHZ);
+        for l in frame.layers {
+            let Some(w) = self.publisher.rtc.writer(mid) else {
+                return;
+            };
+            let Some(pt) = crate::devices::video_pt(w.payload_params(), p.opts.video_codec) else {
+                return;
+            };
+            if l.keyframe {
+                tracing::trace!(rid = ?l.rid, bytes = l.data.len(), "keyframe sent");
+            }
+            let w = match l.rid {
+                Some(r) => w.rid(r.into()),
+                None => w,
+            };
+            if let Err(e) = w.write(pt, frame.captured, t, l.data) {
+                tracing::debug!("video write failed: {e}");
             }
         }
     }
@@ -1821,7 +1828,26 @@ impl Session {
             }
             let deadline = deadline.max(now);
             let signalling = reconnector.is_none();
+            let mut encoded = self
+                .publishing
+                .as_mut()
+                .and_then(|p| p.video.as_mut())
+                .map(|v| &mut v.thread);
             tokio::select! {
+                frame = async {
+                    match encoded.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match frame {
+                    Some(frame) => self.write_video(frame),
+                    None => {
+                        tracing::warn!("the video encoder stopped: no more camera video");
+                        if let Some(p) = &mut self.publishing {
+                            p.video = None;
+                        }
+                    }
+                },
                 (resume, result) = async {
                     match attempt.as_mut() {
                         Some(f) => f.await,
@@ -2102,6 +2128,9 @@ impl Session {
         if let Some(p) = &mut fresh.publishing {
             p.video_muted = video_muted;
             p.audio_muted = audio_muted;
+            if let Some(v) = &p.video {
+                v.thread.send(Control::Mute(video_muted));
+            }
         }
         for req in &mut fresh.outbox {
             if let Req::AddTrack(a) = req {
