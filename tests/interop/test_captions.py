@@ -162,3 +162,79 @@ async def test_on_device_captions_attribute_each_sentence(server, tmp_path):
         assert wer(text, others) > 0.7, f"{who}'s sentence attributed to someone else: {others}"
     latencies = [c["latency_ms"] for c in caps if c.get("latency_ms") is not None]
     print("caption latency ms:", latencies)
+
+
+SELF_TEXT = "The meeting will start in five minutes. Please send the budget report before Friday."
+
+
+@pytest.mark.skipif(not (os.environ.get("VISIO_WHISPER_CT2_TINY") and os.environ.get("ORT_DYLIB_PATH")
+                         and os.environ.get("VISIO_SILERO_VAD")),
+                    reason="models not set: run through `make test`")
+async def test_captions_self_reach_an_sdk_peer(server, tmp_path):
+    """`visio join --wav speech.wav --captions-self`: visio captions its own microphone (the
+    audio as the engine sends it) and publishes the captions on `lk.transcription`; an official
+    SDK peer reads them, attributed to visio and to its audio track, interim ones before the
+    final text."""
+    subprocess.run([visio_bin(), "models", "install", os.environ["VISIO_WHISPER_CT2_TINY"],
+                    "--name", "tiny.en", "--models-dir", str(tmp_path)], check=True)
+    pcm = espeak_pcm("en-us", SELF_TEXT)
+    wav_path = tmp_path / "speech.wav"
+    with wave.open(str(wav_path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(np.concatenate([np.zeros(48000, dtype=np.int16), pcm]).tobytes())
+
+    listener = await join(server.url, "r1", "listener")
+    got = []  # (sender, attributes, text) in arrival order
+
+    async def read(reader, sender):
+        text = await reader.read_all()
+        got.append((sender, dict(reader.info.attributes), text))
+
+    listener.register_text_stream_handler(
+        "lk.transcription", lambda reader, sender: asyncio.ensure_future(read(reader, sender)))
+    duration = len(pcm) / 48000 + 9
+    proc = await start_join(server, "visio", "--duration", f"{duration:.1f}", "--json",
+                            "--no-video", "--wav", str(wav_path),
+                            "--captions", str(tmp_path / "tiny.en.bin"), "--captions-lang", "en",
+                            "--captions-self")
+    mic_sids = []
+    try:
+        def published():
+            visio = listener.remote_participants.get("visio")
+            mic_sids[:] = [p.sid for p in visio.track_publications.values()
+                           if p.kind == rtc.TrackKind.KIND_AUDIO] if visio else []
+            return mic_sids
+        await wait_for(published, what="visio's microphone published")
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
+        await asyncio.sleep(1.0)  # the last streams in flight
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await listener.disconnect()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    print(json.dumps(got, indent=1), summary.get("captions_published"),
+          "latency ms:", [c.get("latency_ms") for c in summary["captions"]])
+    assert summary["captions_published"]["errors"] == [], summary
+    assert got, f"the SDK peer received no caption; visio said {summary}"
+    finals = [(a, t) for s, a, t in got if a.get("lk.transcription_final") == "true"]
+    assert all(s == "visio" for s, _, _ in got), got
+    # Attributed to visio's own microphone track, which the SDK sees published.
+    assert len(mic_sids) == 1, mic_sids
+    assert {a.get("lk.transcribed_track_id") for _, a, _ in got} == set(mic_sids), got
+    said = " ".join(t for _, t in finals)
+    # tiny.en on espeak en-us through the engine's own path (no Opus on this side): the
+    # attribution test measures 17-33 % WER; 50 % leaves room for a busy machine.
+    assert wer(SELF_TEXT, said) < 0.5, (said, got)
+    # Each final replaces the interims of its segment: interims come before it, never after.
+    final_ids = {a["lk.segment_id"] for a, _ in finals}
+    last_final = {a["lk.segment_id"]: i for i, (_, a, _) in enumerate(got)
+                  if a.get("lk.transcription_final") == "true"}
+    for i, (_, a, _) in enumerate(got):
+        if a.get("lk.transcription_final") != "true":
+            assert a["lk.segment_id"] not in final_ids or i < last_final[a["lk.segment_id"]], got
+    # The summary's own finals of visio's microphone match what the peer received.
+    own = [c["text"] for c in summary["captions"] if c["participant"] == "visio"]
+    assert own == [t for _, t in finals], (own, finals)

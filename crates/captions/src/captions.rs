@@ -32,8 +32,11 @@
 //! # }
 //! ```
 //! Join with [`engine::RoomOptions::audio_frames`] set. Captions of the user's own microphone
-//! can be sent to the room with [`publish`] (opt-in), as LiveKit agents send them, so Visio
-//! web users see them too.
+//! (opt-in): join with [`engine::RoomOptions::local_audio_frames`] too, push each
+//! `RoomEvent::LocalAudioFrame` under the local identity and track sid (the audio as the
+//! engine sends it, after echo cancellation), and send those captions to the room with
+//! [`publish`], as LiveKit agents send theirs, so Visio web users and SDK clients see them
+//! attributed to this participant (`visio join --captions-self`).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;

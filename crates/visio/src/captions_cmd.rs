@@ -1,6 +1,9 @@
 //! Captions in `visio join`: the room's captions (agents on `lk.transcription`, legacy
 //! Transcription packets) always, and with `--captions MODEL` captions computed on this
 //! machine for every participant's audio. Final captions go into the `--json` summary.
+//! With `--captions-self` the user's own microphone is captioned too, and those captions
+//! (interim and final) are sent to the room on `lk.transcription`, so Visio web users and
+//! agents see them attributed to this participant.
 
 use std::path::PathBuf;
 
@@ -22,6 +25,11 @@ pub struct CaptionArgs {
     /// CPU threads captions may use, all participants together.
     #[arg(long, default_value_t = 2, value_name = "N")]
     captions_threads: usize,
+    /// Also caption our own microphone (the audio as sent) and publish those captions to the
+    /// room on `lk.transcription`, interim and final (opt-in: the words leave the machine,
+    /// the audio does not).
+    #[arg(long, requires = "captions")]
+    captions_self: bool,
     /// ONNX Runtime library for voice activity detection.
     #[arg(long, env = "ORT_DYLIB_PATH", value_name = "LIB")]
     onnxruntime: Option<PathBuf>,
@@ -36,6 +44,14 @@ pub struct Captions {
     state: CaptionState,
     finals: Vec<Value>,
     latencies_ms: Vec<f64>,
+    /// With `--captions-self`: our identity, once joined.
+    local_identity: Option<String>,
+    captions_self: bool,
+    /// Captions of our microphone still to be sent to the room.
+    outgoing: Vec<engine::Caption>,
+    /// How many of our captions the room accepted, and the errors.
+    published: usize,
+    publish_errors: Vec<String>,
 }
 
 impl Captions {
@@ -62,12 +78,27 @@ impl Captions {
             state: CaptionState::default(),
             finals: vec![],
             latencies_ms: vec![],
+            local_identity: None,
+            captions_self: args.captions_self,
+            outgoing: vec![],
+            published: 0,
+            publish_errors: vec![],
         })
     }
 
     /// Whether the room should hand us decoded audio.
     pub fn wants_audio(&self) -> bool {
         self.live.is_some()
+    }
+
+    /// Whether the room should hand us our microphone's audio (`--captions-self`).
+    pub fn wants_local_audio(&self) -> bool {
+        self.live.is_some() && self.captions_self
+    }
+
+    /// Joined as `identity`: our microphone's captions are attributed to it.
+    pub fn set_local_identity(&mut self, identity: &str) {
+        self.local_identity = Some(identity.to_owned());
     }
 
     /// Takes the caption-related events; `false` for the others.
@@ -85,6 +116,18 @@ impl Captions {
             } => {
                 if let Some((live, _)) = &self.live {
                     live.push(participant_identity, track_sid, *sample_rate, samples);
+                }
+                true
+            }
+            RoomEvent::LocalAudioFrame {
+                track_sid,
+                sample_rate,
+                samples,
+            } => {
+                if let (Some((live, _)), Some(me)) = (&self.live, &self.local_identity) {
+                    if self.captions_self && !track_sid.is_empty() {
+                        live.push(me, track_sid, *sample_rate, samples);
+                    }
                 }
                 true
             }
@@ -116,7 +159,28 @@ impl Captions {
             "latency_ms": u.latency_ms,
             "compute_ms": u.compute_ms,
         });
+        let ours = self.captions_self
+            && self.local_identity.as_deref() == Some(u.caption.participant_identity.as_str());
+        if ours && !u.caption.text.is_empty() {
+            self.outgoing.push(u.caption.clone());
+        }
         self.show(u.caption, "device", Some(extra), human);
+    }
+
+    /// Sends our microphone's captions computed since the last call to the room on
+    /// `lk.transcription` (a failure is reported, the meeting goes on).
+    pub async fn publish_own(&mut self, room: &engine::Room) {
+        for c in std::mem::take(&mut self.outgoing) {
+            match captions::publish(room, &c).await {
+                Ok(()) => self.published += 1,
+                Err(e) => {
+                    if self.publish_errors.is_empty() {
+                        eprintln!("visio: sending our captions failed: {e}");
+                    }
+                    self.publish_errors.push(e.to_string());
+                }
+            }
+        }
     }
 
     fn show(&mut self, c: engine::Caption, source: &str, extra: Option<Value>, human: bool) {
@@ -162,5 +226,10 @@ impl Captions {
     /// Final captions, in order, for the `--json` summary.
     pub fn json(&self) -> Value {
         Value::Array(self.finals.clone())
+    }
+
+    /// With `--captions-self`: how many of our captions were sent and what failed.
+    pub fn published_json(&self) -> Value {
+        json!({"sent": self.published, "errors": self.publish_errors})
     }
 }

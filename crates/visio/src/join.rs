@@ -199,6 +199,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
             publish,
             extra_root_certs_pem,
             audio_frames: captions.wants_audio(),
+            local_audio_frames: captions.wants_local_audio(),
             playout,
             ..Default::default()
         };
@@ -240,6 +241,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("joining {url}"))?;
         let human = !args.json;
+        captions.set_local_identity(&room.local_participant().identity);
         if human {
             println!(
                 "joined room {:?} as {} ({}) in {} ms",
@@ -281,7 +283,10 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                         eprintln!("visio: sending failed: {e}");
                     }
                 }
-                Some(u) = captions.next() => captions.on_update(u, human),
+                Some(u) = captions.next() => {
+                    captions.on_update(u, human);
+                    captions.publish_own(&room).await;
+                }
                 ev = events.recv() => {
                     let Some(ev) = ev else { break };
                     if captions.on_event(&ev, human) {
@@ -370,6 +375,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
         }
         drop(sends);
         captions.finish(human);
+        captions.publish_own(&room).await;
         let stats = room.track_stats().await.unwrap_or_default();
         let room_name = room.name().to_owned();
         let identity = room.local_participant().identity.clone();
@@ -386,6 +392,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                 "data": data,
                 "reconnections": reconnections,
                 "captions": captions.json(),
+                "captions_published": captions.published_json(),
                 "devices_unavailable": unavailable,
             });
             println!("{summary}");
