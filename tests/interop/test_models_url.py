@@ -52,9 +52,10 @@ def serve(tls: ssl.SSLContext | None = None):
     return srv
 
 
-def install(models: Path, *args):
+def install(models: Path, *args, policy: Path | None = None):
+    env = {**os.environ, "VISIO_POLICY_FILE": str(policy or models.parent / "no-policy.toml")}
     return subprocess.run([visio_bin(), "models", "install", "--models-dir", str(models), *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,15 @@ def test_download_installs_a_verified_model_and_refuses_bad_ones(model, tmp_path
         v = subprocess.run([visio_bin(), "models", "verify", "tiny.en", "--models-dir",
                             str(models)], capture_output=True, text=True)
         assert v.returncode == 0 and sha in v.stdout, v.stderr
+
+        # The URL IT's policy gives.
+        policy = tmp_path / "policy.toml"
+        policy.write_text(f'speech_model_url = "{base}/tiny.bin"\n')
+        r = install(models, "--from-policy", "--sha256", sha, "--name", "it", policy=policy)
+        assert r.returncode == 0, r.stderr
+        assert (models / "it.bin").read_bytes() == data
+        r = install(models, "--from-policy", "--sha256", sha, "--name", "it2")
+        assert r.returncode != 0 and "sets no speech_model_url" in r.stderr, r.stderr
 
         bad = tmp_path / "bad"
         cases = {

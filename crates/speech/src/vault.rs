@@ -1,6 +1,6 @@
 //! Meeting transcripts kept on this machine, encrypted at rest: each transcript is one file,
 //! `VTX1` + a random 24-byte nonce + XChaCha20-Poly1305 of its JSON. The 32-byte key comes from
-//! a [`KeyProvider`]: the OS keychain in the app (through the accounts crate's keyring), an
+//! a [`KeyProvider`]: the OS keychain (`keychain_key::KeychainKey`, feature `keychain`), or an
 //! in-memory key in tests. A file altered or read with another key is refused, never shown.
 
 use std::path::PathBuf;
