@@ -51,14 +51,10 @@ PYTEST := $(PY) -m pytest -q --timeout=420 --durations=8
 test:
 	@mkdir -p $(CARGO_TARGET_DIR); rm -f $(PHASE_LOG)
 	@PHASE_LOG=$(PHASE_LOG) tests/phase setup 35 $(MAKE) --no-print-directory deps
-	@PHASE_LOG=$(PHASE_LOG) tests/phase build 50 $(MAKE) --no-print-directory build build-app e2e-deps test-build
+	@PHASE_LOG=$(PHASE_LOG) tests/phase build 50 $(MAKE) --no-print-directory build e2e-deps
 	@PHASE_LOG=$(PHASE_LOG) $(MAKE) --no-print-directory test-suites
 
-# The test binaries, built before any suite runs (so the suites' times are their own).
-.PHONY: test-build test-suites
-test-build:
-	cargo test --workspace --all-targets --no-run
-
+.PHONY: test-suites
 test-suites:
 	@failed=; \
 	tests/phase ui 15 sh -c 'cd ui && npm run typecheck && npm test && node scripts/screenshots.mjs ../tests/artifacts/ui-screens' || failed="$$failed ui"; \
@@ -116,12 +112,15 @@ ui/node_modules/.installed: ui/package-lock.json
 ui/dist/index.html: ui/node_modules/.installed $(UI_SOURCES)
 	cd ui && npm run build
 
-build:
-	cargo build -p visio
+# Everything in one cargo invocation: the `visio` CLI, the desktop app (debug: the builds the tests
+# use; the UI in ui/dist is embedded) and every test binary. One invocation resolves one feature
+# set: `cargo build -p visio`, then `-p visio-desktop`, then `cargo test --workspace` each unify
+# features differently and rebuilt 216 shared crates (serde, tokio, aws-lc...) on a cold machine.
+# `cargo test --workspace --all-targets` afterwards reuses all of it.
+build: ui
+	cargo build --workspace --all-targets
 
-# The desktop app, debug build (the one tests use); the UI in ui/dist is embedded at build time.
-build-app: ui
-	cargo build -p visio-desktop
+build-app: build
 
 # tauri-driver (WebDriver server for Tauri apps, drives Debian's WebKitWebDriver), only when missing.
 e2e-deps:
@@ -178,5 +177,5 @@ bench-app: deps build-release deb e2e-deps
 
 # The two video paths (WebCodecs and I420) side by side, the app's lane against WebKitGTK.
 bench-render: deps ui
-	cargo build -p visio-desktop --example lane_bench
+	cargo build --workspace --all-targets
 	WEBKIT_DISABLE_DMABUF_RENDERER=1 xvfb-run -a dbus-run-session $(PY) ui/scripts/bench_render.py

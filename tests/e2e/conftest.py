@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -76,6 +77,13 @@ def server(request):
             proc.kill()
 
 
+def _quietly(call):
+    try:
+        call()
+    except Exception:  # the app may already be gone; cleanup goes on
+        pass
+
+
 def tauri_driver_bin() -> str:
     found = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin" / "tauri-driver")
     if not Path(found).exists():
@@ -88,6 +96,7 @@ def launch_app(request):
     """Starts the app with the given arguments under tauri-driver; returns a Selenium driver."""
     from selenium import webdriver
     from selenium.webdriver.common.options import ArgOptions
+    from selenium.webdriver.remote.client_config import ClientConfig
 
     app = os.environ.get("VISIO_DESKTOP_BIN") or str(TARGET / "debug" / "visio-desktop")
     if not Path(app).exists():
@@ -114,17 +123,20 @@ def launch_app(request):
         opts = ArgOptions()
         opts.set_capability("browserName", "wry")
         opts.set_capability("tauri:options", {"application": app, "args": list(args)})
-        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=opts)
+        # Every WebDriver command answers within 90 s or fails (the default waits forever).
+        executor = f"http://127.0.0.1:{port}"
+        config = ClientConfig(remote_server_addr=executor, timeout=90)
+        driver = webdriver.Remote(command_executor=executor, options=opts, client_config=config)
         started[-1] = (driver_proc, log, started[-1][2], driver)
         return driver
 
     yield launch
     for driver_proc, log, config, driver in started:
         if driver is not None:
-            try:
-                driver.quit()
-            except Exception:  # the app may already be gone; cleanup goes on
-                pass
+            # Bounded: a WebKitWebDriver stuck in an earlier command must not hold the suite.
+            quitter = threading.Thread(target=_quietly, args=(driver.quit,), daemon=True)
+            quitter.start()
+            quitter.join(15)
         driver_proc.terminate()
         try:
             driver_proc.wait(5)
