@@ -126,24 +126,68 @@ class Meter:
         self._stop = threading.Event()
         self._prev: dict[int, int] = {}
         self.ticks = 0
+        # Where the time goes: ticks per process name, and per thread name of the app's own
+        # process and WebKit's web process.
+        self.by_process: dict[str, int] = {}
+        self.by_thread: dict[str, int] = {}
+        self._prev_thread: dict[int, int] = {}
 
     def _sample(self):
         pids = tree(self.root, self.skip)
         for p in pids:
             t = cpu_ticks([p])
-            self.ticks += max(0, t - self._prev.get(p, t))
+            d = max(0, t - self._prev.get(p, t))
+            self.ticks += d
             self._prev[p] = t
+            if d:
+                name = _comm(Path(f"/proc/{p}"))
+                self.by_process[name] = self.by_process.get(name, 0) + d
+        tasks = []
+        for p in pids:
+            if _comm(Path(f"/proc/{p}")) in ("visio-desktop", "WebKitWebProces"):
+                try:
+                    tasks += list(Path(f"/proc/{p}/task").iterdir())
+                except OSError:
+                    pass
+        for task in tasks:
+            try:
+                f = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            t, tid = int(f[11]) + int(f[12]), int(task.name)
+            d = max(0, t - self._prev_thread.get(tid, t))
+            self._prev_thread[tid] = t
+            if d:
+                name = _comm(task)
+                self.by_thread[name] = self.by_thread.get(name, 0) + d
         self.peak = max(self.peak, rss_bytes(pids))
         self.peak_pss = max(self.peak_pss, pss_bytes(pids))
 
     def run(self, seconds: float) -> tuple[float, int]:
         self._sample()
         self.ticks = 0
+        self.by_process.clear()
+        self.by_thread.clear()
         t0 = time.monotonic()
         while time.monotonic() - t0 < seconds:
             time.sleep(0.25)
             self._sample()
-        return 100.0 * self.ticks / TICK / (time.monotonic() - t0), self.peak
+        self.elapsed = time.monotonic() - t0
+        return 100.0 * self.ticks / TICK / self.elapsed, self.peak
+
+    def breakdown(self, top: int = 10) -> str:
+        """'name 12%, ...' for processes, then the app's and WebKit's threads, in % of a core."""
+        def fmt(d):
+            items = sorted(d.items(), key=lambda kv: -kv[1])[:top]
+            return ", ".join(f"{k} {100.0 * v / TICK / self.elapsed:.0f}%" for k, v in items)
+        return f"processes: {fmt(self.by_process)}; threads (app and web process): {fmt(self.by_thread)}"
+
+
+def _comm(proc_dir: Path) -> str:
+    try:
+        return (proc_dir / "comm").read_text().strip()
+    except OSError:
+        return "?"
 
 
 def start_server(visio: str):
@@ -355,6 +399,7 @@ def meeting(args, seconds: float = 15.0):
             cpu, peak = m.run(seconds)
             after = app.frames()
             results["app"] = (cpu, m.peak_pss, peak, [round((after[k] - v) / seconds, 1) for k, v in before.items() if k in after])
+            print(f"  app CPU by {m.breakdown()}", flush=True)
             print(f"  (app tiles drawn by: {', '.join(app.paths())})", flush=True)
         finally:
             if app:
@@ -394,6 +439,7 @@ def meeting(args, seconds: float = 15.0):
             cpu, peak = m.run(seconds)
             after = Reports.latest.get("frames", {})
             results["chromium"] = (cpu, m.peak_pss, peak, [round((after[k] - v) / seconds, 1) for k, v in before.items() if k in after])
+            print(f"  chromium CPU by {m.breakdown()}", flush=True)
         finally:
             stop([web] + peers)
             page_srv.shutdown()
