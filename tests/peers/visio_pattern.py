@@ -196,3 +196,12 @@ def read_embedded(y: np.ndarray) -> tuple[int, int] | None:
     counter = _from_gray(int.from_bytes(raw[1:5], "big"))
     ts = _from_gray(int.from_bytes(raw[5:11], "big"))
     return counter, ts
+
+
+def assert_counters_advance(counters: list[int]) -> None:
+    """Frame counters read by a subscriber never go backwards. A frame may be shown twice where
+    the SFU switches the subscriber up from the low layer it started on: the high layer's first
+    keyframe is of the same captured frame (seen in fresh-clone test runs: 0, 0, 1, 2, ...)."""
+    assert all(b >= a for a, b in zip(counters, counters[1:])), counters[:20]
+    repeats = sum(1 for a, b in zip(counters, counters[1:]) if a == b)
+    assert repeats <= 2, counters[:40]
