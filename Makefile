@@ -24,7 +24,7 @@ DEMO_PORT ?= 7880
 # The local room server, a synthetic participant (`visio join --fake-devices`: pattern, tone,
 # a hello on the chat and answers to chat messages) in the demo room, and the app joined to it.
 # Without a display (no DISPLAY/WAYLAND_DISPLAY) the app runs under Xvfb.
-run: deps build build-app
+run: deps build
 	@set -u; echo "Starting the local room server with the demo room $(DEMO_ROOM) and a synthetic participant."; \
 	$(VISIO) serve --dev --bind 127.0.0.1:$(DEMO_PORT) & server=$$!; bot=; \
 	trap 'kill $$bot $$server 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
@@ -120,6 +120,7 @@ ui/dist/index.html: ui/node_modules/.installed $(UI_SOURCES)
 build: ui
 	cargo build --workspace --all-targets
 
+# The old name of the app's build, kept for habits and scripts.
 build-app: build
 
 # tauri-driver (WebDriver server for Tauri apps, drives Debian's WebKitWebDriver), only when missing.
@@ -127,7 +128,7 @@ e2e-deps:
 	@[ -x $(TAURI_DRIVER) ] || command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 
 # The real app end to end, under Xvfb inside its own session bus, driven through its UI.
-test-e2e: deps build build-app e2e-deps
+test-e2e: deps build e2e-deps
 	dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" \
 	  env VISIO_BIN=$(VISIO) PATH="$(HOME)/.cargo/bin:$$PATH" $(PYTEST) tests/e2e
 
@@ -176,6 +177,5 @@ bench-app: deps build-release deb e2e-deps
 	  $(PY) tests/bench/bench_app.py --visio $(VISIO_RELEASE) --app $(CARGO_TARGET_DIR)/release/visio-desktop --deb "$(DEB)"
 
 # The two video paths (WebCodecs and I420) side by side, the app's lane against WebKitGTK.
-bench-render: deps ui
-	cargo build --workspace --all-targets
+bench-render: deps build
 	WEBKIT_DISABLE_DMABUF_RENDERER=1 xvfb-run -a dbus-run-session $(PY) ui/scripts/bench_render.py

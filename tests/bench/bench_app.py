@@ -134,17 +134,16 @@ class Meter:
 
     def _sample(self):
         pids = tree(self.root, self.skip)
+        tasks = []
         for p in pids:
             t = cpu_ticks([p])
             d = max(0, t - self._prev.get(p, t))
             self.ticks += d
             self._prev[p] = t
+            name = _comm(Path(f"/proc/{p}"))
             if d:
-                name = _comm(Path(f"/proc/{p}"))
                 self.by_process[name] = self.by_process.get(name, 0) + d
-        tasks = []
-        for p in pids:
-            if _comm(Path(f"/proc/{p}")) in ("visio-desktop", "WebKitWebProces"):
+            if name in ("visio-desktop", "WebKitWebProces"):
                 try:
                     tasks += list(Path(f"/proc/{p}/task").iterdir())
                 except OSError:

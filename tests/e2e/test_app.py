@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import shutil
+import threading
 import time
 
 import numpy as np
 import pytest
 from livekit import rtc
-from PIL import Image
+from PIL import Image, ImageGrab
 
 import lkpeer
 from conftest import ARTIFACTS, free_port
@@ -40,8 +42,6 @@ async def snapshot(driver, name: str) -> bool:
     page itself stayed live: DOM queries and requestAnimationFrame still ran), and a worker thread
     stuck in it would also hang the event loop's shutdown. The screenshot is an artifact, not what
     the test asserts on: then the X screen is grabbed instead, and the test goes on."""
-    import threading
-
     path = ARTIFACTS / name
     worker = threading.Thread(target=driver.save_screenshot, args=(str(path),), daemon=True)
     worker.start()
@@ -50,10 +50,6 @@ async def snapshot(driver, name: str) -> bool:
             return True
         await asyncio.sleep(0.1)
     # The window itself is painted (seen in grabs of the Xvfb screen): take the screen instead.
-    import os
-
-    from PIL import ImageGrab
-
     try:
         ImageGrab.grab(xdisplay=os.environ.get("DISPLAY")).save(path)
         print(f"screenshot {name}: WebKitWebDriver did not answer in 15 s, the X screen saved instead")
