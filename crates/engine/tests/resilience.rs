@@ -532,6 +532,13 @@ async fn unpublish_and_mute_survive_a_rejoin() {
         |e| matches!(e, RoomEvent::Reconnected { resumed: false }).then_some(()),
     )
     .await;
+    // Bob has rejoined too: until then his view of alice is the one from the first server
+    // (the same single muted microphone), which a fresh-clone run read while the new server
+    // still held only alice.
+    wait_for(&mut bob_ev, Duration::from_secs(10), &mut bob_seen, |e| {
+        matches!(e, RoomEvent::Reconnected { resumed: false }).then_some(())
+    })
+    .await;
     // Bob's view of alice once both are back: one track, the microphone, muted.
     let tracks = loop {
         let now: Vec<_> = bob
