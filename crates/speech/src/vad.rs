@@ -76,8 +76,13 @@ pub struct VadConfig {
     pub threshold: f32,
     /// Probability under which silence is counted (hysteresis).
     pub neg_threshold: f32,
-    /// Silence that ends an utterance. Every millisecond here is caption latency.
+    /// Silence that ends an utterance. Every millisecond here is caption latency, unless
+    /// the caller recognises the utterance speculatively at [`VadEvent::Pause`].
     pub min_silence_ms: u32,
+    /// Silence after which [`VadEvent::Pause`] announces the utterance's likely end (at least
+    /// `pad_ms`, so the padded end has arrived). Shorter: earlier captions, more work thrown
+    /// away at pauses inside a sentence. At `min_silence_ms` or more there is no pause event.
+    pub pause_ms: u32,
     /// Shorter bursts (coughs, clicks) are dropped.
     pub min_speech_ms: u32,
     /// Audio kept before and after the detected speech.
@@ -92,6 +97,7 @@ impl Default for VadConfig {
             threshold: 0.5,
             neg_threshold: 0.35,
             min_silence_ms: 300,
+            pause_ms: 100,
             min_speech_ms: 250,
             pad_ms: 100,
             max_utterance_ms: 20_000,
@@ -107,6 +113,12 @@ pub enum VadEvent {
     /// The utterance `[start, end)` ended (padded); `end` may lie a little in the future of
     /// what was pushed, callers clamp it.
     End { start: u64, end: u64 },
+    /// `pause_ms` of silence in an utterance long enough to keep: if the silence lasts, the
+    /// `End` that follows has these very bounds, so the caller can start recognising now
+    /// and have the text ready when the end is confirmed.
+    Pause { start: u64, end: u64 },
+    /// Speech came back after a `Pause`: the utterance goes on, the pause was not its end.
+    Resume,
 }
 
 /// Turns per-frame probabilities into utterances.
@@ -116,6 +128,7 @@ pub struct Segmenter {
     pos: u64,
     start: Option<u64>,
     silence_since: Option<u64>,
+    paused: bool,
 }
 
 fn ms(n: u32) -> u64 {
@@ -129,6 +142,7 @@ impl Segmenter {
             pos: 0,
             start: None,
             silence_since: None,
+            paused: false,
         }
     }
 
@@ -160,6 +174,9 @@ impl Segmenter {
             Some(start) => {
                 if probability >= self.cfg.threshold {
                     self.silence_since = None;
+                    if std::mem::take(&mut self.paused) {
+                        return Some(VadEvent::Resume);
+                    }
                 } else if probability < self.cfg.neg_threshold && self.silence_since.is_none() {
                     self.silence_since = Some(frame_start);
                 }
@@ -168,11 +185,23 @@ impl Segmenter {
                     .silence_since
                     .filter(|s| self.pos - s >= ms(self.cfg.min_silence_ms));
                 if ended.is_none() && !too_long {
+                    let pause = ms(self.cfg.pause_ms.max(self.cfg.pad_ms));
+                    let silent = self.silence_since.filter(|s| self.pos - s >= pause);
+                    if let Some(s) = silent.filter(|_| !self.paused) {
+                        if s.saturating_sub(start + pad) >= ms(self.cfg.min_speech_ms) {
+                            self.paused = true;
+                            return Some(VadEvent::Pause {
+                                start,
+                                end: s + pad,
+                            });
+                        }
+                    }
                     return None;
                 }
                 let end = ended.map(|s| s + pad).unwrap_or(self.pos);
                 self.start = None;
                 self.silence_since = None;
+                self.paused = false;
                 if too_long && ended.is_none() {
                     // Cut, and go on with a new utterance at once.
                     self.start = Some(self.pos);
@@ -186,6 +215,7 @@ impl Segmenter {
     /// Ends the stream: an open utterance ends here.
     pub fn finish(&mut self) -> Option<VadEvent> {
         let start = self.start.take()?;
+        self.paused = false;
         let end = self.silence_since.take().unwrap_or(self.pos);
         (end.saturating_sub(start) >= ms(self.cfg.min_speech_ms)).then_some(VadEvent::End {
             start,
@@ -236,17 +266,59 @@ mod tests {
         probs.extend(vec![0.05; 12]);
         let ev = run(&mut s, &probs);
         let f = FRAME as u64;
+        let bounds = (5 * f - 1600, 25 * f + 1600);
         assert_eq!(
             ev,
             vec![
-                VadEvent::Start { at: 5 * f - 1600 },
+                VadEvent::Start { at: bounds.0 },
+                // 128 ms (4 frames) into the silence: the likely end, with the same bounds.
+                VadEvent::Pause {
+                    start: bounds.0,
+                    end: bounds.1
+                },
                 VadEvent::End {
-                    start: 5 * f - 1600,
-                    end: 25 * f + 1600
+                    start: bounds.0,
+                    end: bounds.1
                 }
             ]
         );
         assert!(!s.in_speech());
+    }
+
+    #[test]
+    fn a_pause_inside_a_sentence_resumes() {
+        let mut s = Segmenter::new(VadConfig::default());
+        let mut probs = vec![0.9; 20];
+        probs.extend(vec![0.05; 6]); // 192 ms: a pause, not an end
+        probs.extend(vec![0.9; 10]);
+        probs.extend(vec![0.05; 12]);
+        let ev = run(&mut s, &probs);
+        let kinds: Vec<&str> = ev
+            .iter()
+            .map(|e| match e {
+                VadEvent::Start { .. } => "start",
+                VadEvent::Pause { .. } => "pause",
+                VadEvent::Resume => "resume",
+                VadEvent::End { .. } => "end",
+            })
+            .collect();
+        assert_eq!(kinds, ["start", "pause", "resume", "pause", "end"]);
+        let (VadEvent::Pause { start, end }, VadEvent::End { start: s2, end: e2 }) = (ev[3], ev[4])
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (start, end),
+            (s2, e2),
+            "the last pause announced the end's bounds"
+        );
+        // Too little speech before the silence: no pause (its end would be dropped anyway).
+        let mut s = Segmenter::new(VadConfig::default());
+        let ev = run(&mut s, &[0.9, 0.9, 0.9, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05]);
+        assert!(
+            !ev.iter().any(|e| matches!(e, VadEvent::Pause { .. })),
+            "{ev:?}"
+        );
     }
 
     #[test]
