@@ -125,6 +125,139 @@ try {
   await shot(p, "accounts-fr");
   await p.close();
 
+  // Speech recognition: status, the installed models (verify, remove asked twice), install from a
+  // file, a wrong checksum refused, the IT department's address, and the settings.
+  p = await page("?speechpolicy=1");
+  await p.getByTestId("home-speech-button").click();
+  await p.getByTestId("speech-panel").waitFor();
+  check(await until(p, () => document.querySelectorAll('[data-testid="model"]').length === 2), "speech: the two installed models listed");
+  check((await p.getByTestId("speech-status").getAttribute("data-ready")) === "true", "speech: ready on this device");
+  check((await p.locator('[data-testid="model"][data-name="whisper-base-fr"]').textContent()).includes("148 Mo"), "speech: model size in MB");
+  check((await p.getByTestId("home-speech-button").getAttribute("aria-expanded")) === "true", "speech: the button says the panel is open");
+  await shot(p, "speech");
+  await p.locator('[data-testid="model"][data-name="whisper-small"] [data-testid="model-verify"]').click();
+  check(await until(p, () => document.querySelector('[data-testid="speech-notice"]')?.textContent?.includes("whisper-small est intact") === true), "speech: a model verified");
+  check((await p.getByTestId("speech-notice").getAttribute("role")) === "status", "speech: notices are announced (role=status)");
+  await p.getByTestId("model-install-name").fill("whisper-medium");
+  await p.getByTestId("model-install-path").fill("/home/dominique/modeles/ggml-medium.bin");
+  await p.getByTestId("model-install-submit").click();
+  check(await until(p, () => document.querySelectorAll('[data-testid="model"]').length === 3 && document.querySelector('[data-testid="speech-notice"]')?.textContent?.includes("whisper-medium est installé") === true), "speech: a model installed from a file");
+  check((await p.getByTestId("setting-captions-model").locator("option").count()) === 4, "speech: the model select offers the best one and each installed model");
+  const removeMedium = p.locator('[data-testid="model"][data-name="whisper-medium"] [data-testid="model-remove"]');
+  await removeMedium.click();
+  check((await removeMedium.getAttribute("aria-label"))?.startsWith("Confirmer") === true && (await p.getByTestId("model").count()) === 3, "speech: removing asks for confirmation first");
+  await removeMedium.click();
+  check(await until(p, () => document.querySelectorAll('[data-testid="model"]').length === 2), "speech: a model removed on the second click");
+  check(await until(p, () => document.activeElement?.closest('[data-testid="speech-panel"]') !== null), "speech: the focus stays in the panel after a removal");
+  await p.getByTestId("model-install-name").fill("bad");
+  await p.getByTestId("model-install-url").fill("https://example.gouv.fr/ggml-small.bin");
+  await p.getByTestId("model-install-sha256").fill("0".repeat(64));
+  await p.getByTestId("model-install-submit").click();
+  check(await until(p, () => document.querySelector('[data-testid="speech-error"]')?.getAttribute("data-code") === "model_invalid"), "speech: a wrong checksum refused, explained");
+  await shot(p, "speech-error");
+  await p.getByTestId("model-install-url").fill("");
+  await p.getByTestId("model-install-policy").check();
+  check((await p.getByTestId("model-install-path").count()) === 0 && (await p.getByTestId("model-install-sha256").count()) === 1, "speech: the IT department's address still asks for the SHA-256");
+  await p.getByTestId("model-install-name").fill("ggml-small-fr");
+  await p.getByTestId("model-install-sha256").fill("ab".repeat(32));
+  await p.getByTestId("model-install-submit").click();
+  check(await until(p, () => !!document.querySelector('[data-testid="model"][data-name="ggml-small-fr"]')), "speech: a model installed from the IT department's address");
+  await p.getByTestId("setting-on-device-captions").click();
+  check(await until(p, () => document.querySelector('[data-testid="setting-on-device-captions"]')?.checked === true && !document.querySelector('[data-testid="speech-error"]')), "speech: on-device captions switched on");
+  await p.getByTestId("setting-captions-model").selectOption("whisper-small");
+  check(await until(p, () => document.querySelector('[data-testid="model"][data-name="whisper-small"]')?.textContent?.includes("utilisé") === true), "speech: the chosen model marked as used");
+  await p.keyboard.press("Escape");
+  check(await until(p, () => !document.querySelector('[data-testid="speech-panel"]') && document.activeElement?.getAttribute("data-testid") === "home-speech-button"), "speech: Escape closes the panel, focus back on its button");
+  await p.close();
+
+  p = await page("?nospeech=1&locked=onDeviceCaptions,publishMyCaptions&lang=en");
+  await p.getByTestId("home-speech-button").click();
+  check(await until(p, () => document.querySelector('[data-testid="speech-status"]')?.getAttribute("data-ready") === "false"), "speech: missing runtime reported");
+  check((await p.getByTestId("speech-status").textContent()).includes("silero_vad.onnx"), "speech: says what is missing");
+  check((await p.getByTestId("setting-on-device-captions").isDisabled()) && (await p.getByTestId("setting-publish-my-captions").isDisabled()) && !(await p.getByTestId("setting-save-transcripts").isDisabled()), "speech: locked settings disabled, the others not");
+  check((await p.locator("#speech-panel .locked").count()) === 2 && (await p.locator("#speech-panel .locked").first().textContent()).includes("Set by your IT department"), "speech: locked settings say who set them");
+  await shot(p, "speech-locked-en");
+  await p.close();
+
+  p = await page("?nomodels=1");
+  await p.getByTestId("home-speech-button").click();
+  await p.getByTestId("setting-on-device-captions").click();
+  check(await until(p, () => document.querySelector('[data-testid="speech-error"]')?.getAttribute("data-code") === "model_missing"), "speech: on-device captions without a model refused, explained");
+  check(await until(p, () => document.querySelector('[data-testid="setting-on-device-captions"]')?.checked === false), "speech: the refused setting stays off");
+  await p.close();
+
+  // Transcripts: the list, a search (debounced) with highlighted hits, a hit opened on its line,
+  // export, delete asked twice.
+  p = await page();
+  await p.getByTestId("home-transcripts-button").click();
+  check(await until(p, () => document.querySelectorAll('[data-testid="transcript"]').length === 3), "transcripts: three listed");
+  check((await p.getByTestId("transcript").first().textContent()).includes("9 lignes"), "transcripts: number of lines shown");
+  await shot(p, "transcripts");
+  await p.getByTestId("transcripts-search").fill("budget");
+  check(await until(p, () => document.querySelectorAll('[data-testid="transcript-hit"]').length === 3), "transcripts: the search finds 3 lines");
+  const hitText = await p.getByTestId("transcript-hit").nth(1).textContent();
+  check(/\d\d:\d\d/.test(hitText) && hitText.includes("Dominique Agent") && (await p.locator('[data-testid="transcript-hit"] mark').count()) === 3, `transcripts: hits show speaker, mm:ss and the match (${hitText})`);
+  await shot(p, "transcripts-search");
+  await p.getByTestId("transcript-hit").nth(1).click();
+  await p.getByTestId("transcript-view").waitFor();
+  check(await until(p, () => document.querySelectorAll('[data-testid="transcript-line"]').length === 9), "transcripts: the hit's transcript opened");
+  check(await until(p, () => document.activeElement?.classList.contains("hit") && document.activeElement?.getAttribute("data-speaker") === "Dominique Agent"), "transcripts: the hit's line highlighted and focused");
+  await p.getByTestId("transcript-export-vtt").click();
+  check(await until(p, () => document.querySelector('[data-testid="transcript-export-path"]')?.textContent?.endsWith("reunion-ddd-equi-pex.vtt") === true), "transcripts: export says where the file is");
+  await p.locator(".exported summary").click();
+  check((await p.locator(".exported pre").textContent()).startsWith("WEBVTT"), "transcripts: export text shown");
+  await shot(p, "transcript-view");
+  await p.getByTestId("transcript-delete").click();
+  check((await p.getByTestId("transcript-view").count()) === 1 && (await p.getByTestId("transcript-delete").getAttribute("aria-label")).startsWith("Confirmer"), "transcripts: deleting asks for confirmation first");
+  await p.getByTestId("transcript-delete").click();
+  check(await until(p, () => !document.querySelector('[data-testid="transcript-view"]') && document.querySelectorAll('[data-testid="transcript-hit"]').length === 1), "transcripts: deleted, back to the hits (its 2 hits gone)");
+  await p.getByTestId("transcripts-search").fill("");
+  check(await until(p, () => document.querySelectorAll('[data-testid="transcript"]').length === 2), "transcripts: the list lost the deleted one");
+  await p.getByTestId("transcript").first().click();
+  await p.getByTestId("transcript-view").waitFor();
+  await p.keyboard.press("Escape");
+  check(await until(p, () => !document.querySelector('[data-testid="transcript-view"]') && document.activeElement?.getAttribute("data-testid") === "transcript"), "transcripts: Escape returns to the list, on the transcript it came from");
+  await p.close();
+
+  p = await page("?keychainlocked=1&lang=en");
+  await p.getByTestId("home-transcripts-button").click();
+  check(await until(p, () => document.querySelector('[data-testid="transcripts-error"]')?.getAttribute("data-code") === "keychain_locked"), "transcripts: a locked keychain explained");
+  await shot(p, "transcripts-keychain-locked-en");
+  await p.close();
+
+  // On-device captions in a meeting: the control, `device` captions marked, the transcript saved.
+  p = await page("?participants=3");
+  await toMeeting(p);
+  const dc = p.getByTestId("control-device-captions");
+  check((await dc.getAttribute("aria-pressed")) === "false", "device captions: off at first");
+  await dc.click();
+  check(await until(p, () => document.querySelector('[data-testid="control-device-captions"]')?.getAttribute("data-state") === "on"), "device captions: starting, then on");
+  check((await dc.getAttribute("aria-pressed")) === "true", "device captions: the control is pressed");
+  check(await until(p, () => !!document.querySelector('[data-testid="captions-region"] p[data-source="device"][data-final="true"][data-identity]')), "device captions: captions with data-source=device and data-identity");
+  check((await p.locator('[data-testid="captions-region"] p[data-source="device"] .caption-source').first().textContent()) === "sur cet appareil", "device captions: marked as computed on this device");
+  await p.waitForTimeout(300);
+  await shot(p, "meeting-device-captions");
+  await dc.click();
+  check(await until(p, () => document.querySelector('[data-testid="meeting-info"]')?.textContent?.startsWith("Transcription enregistrée") === true), "device captions: off, the transcript saved");
+  check((await dc.getAttribute("aria-pressed")) === "false", "device captions: the control is released");
+  await p.getByTestId("control-leave").click();
+  check(await until(p, () => !!document.querySelector('[data-testid="home-transcript-saved"]')), "device captions: home says a transcript was saved");
+  await p.getByTestId("home-transcript-saved").getByRole("button").first().click();
+  check(await until(p, () => document.querySelector('[data-testid="transcript-view"]')?.getAttribute("data-id")?.startsWith("tr-abc-defg-hij") === true && document.querySelectorAll('[data-testid="transcript-line"]').length > 0), "device captions: the saved transcript opens from home");
+  await p.close();
+
+  p = await page("?participants=3&nomodels=1");
+  await toMeeting(p);
+  await p.getByTestId("control-device-captions").click();
+  check(await until(p, () => document.querySelector(".banner.warn")?.textContent?.includes("Aucun modèle de reconnaissance vocale") === true), "device captions: no model, explained in the meeting");
+  check(await until(p, () => document.querySelector('[data-testid="control-device-captions"]')?.getAttribute("aria-pressed") === "false"), "device captions: refused, the control goes back off");
+  await p.close();
+
+  p = await page("?participants=3&devicecaptions=1&nospeech=1&lang=en");
+  await toMeeting(p);
+  check(await until(p, () => document.querySelector(".banner.warn")?.textContent?.includes("Speech recognition is not available") === true), "device captions: failing at the start of a meeting, explained");
+  await p.close();
+
   p = await page();
   await p.getByTestId("home-link-input").fill("abc defg hij");
   await p.getByTestId("home-join-button").click();

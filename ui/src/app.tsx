@@ -12,6 +12,7 @@ import {
   type Bridge,
   type JoinRequest,
   type JoinResult,
+  type OnDeviceCaptionsStatus,
   type RoomEvent,
   type RoomRef,
   type Settings,
@@ -32,6 +33,13 @@ export interface AppContextValue {
   lane: VideoLane;
   settings: Settings;
   updateSettings(patch: SettingsUpdate): Promise<void>;
+  /** Reads the settings again (after a command that saves one, e.g. `set_on_device_captions`). */
+  reloadSettings(): Promise<void>;
+  /** The last on-device captions state the engine reported (it may come before a screen listens). */
+  deviceCaptions(): OnDeviceCaptionsStatus;
+  /** The transcript saved when on-device captions last stopped, until the user saw it. */
+  savedTranscript: string | null;
+  clearSavedTranscript(): void;
   /** Room events to `listener` until the returned function is called. */
   onRoomEvent(listener: RoomListener): () => void;
 }
@@ -72,10 +80,22 @@ export function App({ bridge }: { bridge: Bridge }) {
   const screenRef = useRef(screen);
   screenRef.current = screen;
   const listeners = useMemo(() => new Set<RoomListener>(), []);
+  const deviceCaptions = useRef<OnDeviceCaptionsStatus>({ state: "off" });
+  const [savedTranscript, setSavedTranscript] = useState<string | null>(null);
 
   useEffect(() => {
     let unlisten: (() => void) | null = null;
-    bridge.onRoomEvent((e) => listeners.forEach((l) => l(e))).then((u) => (unlisten = u), (e: unknown) => console.warn(e));
+    bridge
+      .onRoomEvent((e) => {
+        if (e.type === "onDeviceCaptions") {
+          const { type: _, ...status } = e;
+          deviceCaptions.current = status;
+          // Kept here: the transcript is named when captions stop, often as the meeting ends.
+          if (e.state === "off" && e.transcriptId) setSavedTranscript(e.transcriptId);
+        }
+        listeners.forEach((l) => l(e));
+      })
+      .then((u) => (unlisten = u), (e: unknown) => console.warn(e));
     return () => unlisten?.();
   }, [bridge, listeners]);
 
@@ -154,12 +174,18 @@ export function App({ bridge }: { bridge: Bridge }) {
         setLanguage(next.language);
         setSettings(next);
       },
+      async reloadSettings() {
+        setSettings(await bridge.call("get_settings", undefined));
+      },
+      deviceCaptions: () => deviceCaptions.current,
+      savedTranscript,
+      clearSavedTranscript: () => setSavedTranscript(null),
       onRoomEvent(listener) {
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
     };
-  }, [boot, settings, bridge, listeners]);
+  }, [boot, settings, bridge, listeners, savedTranscript]);
 
   const nav = useMemo<Navigation>(() => ({ screen, go, openLink }), [screen, go, openLink]);
 

@@ -27,6 +27,10 @@ export type ErrorCode =
   | "offline_locked"
   | "no_offline_pin"
   | "weak_pin"
+  | "model_missing"
+  | "model_invalid"
+  | "speech_unavailable"
+  | "transcript_missing"
   | "not_connected"
   | "protocol"
   | "internal";
@@ -53,6 +57,10 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "offline_locked",
   "no_offline_pin",
   "weak_pin",
+  "model_missing",
+  "model_invalid",
+  "speech_unavailable",
+  "transcript_missing",
   "not_connected",
   "protocol",
   "internal",
@@ -96,6 +104,14 @@ export interface Settings {
   cameraId: string | null;
   microphoneId: string | null;
   speakerId: string | null;
+  /** Compute captions on this machine (on-device speech recognition). */
+  onDeviceCaptions: boolean;
+  /** The installed speech model to use; `null` = the best installed. */
+  captionsModel: string | null;
+  /** Send the captions of my own microphone to the other participants (opt-in). */
+  publishMyCaptions: boolean;
+  /** Keep an encrypted transcript of each meeting's on-device captions. */
+  saveTranscripts: boolean;
   /** Names of the settings fixed by IT policy. */
   locked: string[];
 }
@@ -221,6 +237,86 @@ export interface WaitingParticipant {
   name: string;
 }
 
+/** An installed speech-recognition model. */
+export interface SpeechModel {
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Hex SHA-256 of the model file. */
+  sha256: string;
+}
+
+/** `ready`: the voice-activity model and ONNX Runtime were found; `missing` names what is not. */
+export interface SpeechStatus {
+  ready: boolean;
+  missing: string | null;
+}
+
+export interface ModelsInfo {
+  /** Where the models are kept. */
+  dir: string;
+  models: SpeechModel[];
+  speech: SpeechStatus;
+  /** IT policy's `speechModelUrl`, offered by `install_model` with `fromPolicy`. */
+  policyUrl: string | null;
+}
+
+/**
+ * Exactly one source: a local `path` (a whisper.cpp file or a CTranslate2 Whisper folder or
+ * `model.bin`, converted; with a `sha256`, the source file must match it), a `url` with its
+ * `sha256`, or the policy's URL (`fromPolicy`) with its `sha256`.
+ */
+export type InstallModelRequest =
+  | { name: string; path: string; sha256?: string }
+  | { name: string; url: string; sha256: string }
+  | { name: string; fromPolicy: true; sha256: string };
+
+export interface TranscriptSummary {
+  id: string;
+  title: string;
+  /** Number of lines. */
+  lines: number;
+  /** ISO 8601, when known. */
+  startedAt: string | null;
+}
+
+export interface TranscriptLine {
+  speaker: string;
+  /** From the start of the meeting. */
+  startMs: number;
+  endMs: number;
+  text: string;
+}
+
+export interface Transcript {
+  id: string;
+  title: string;
+  lines: TranscriptLine[];
+}
+
+/** A line of a transcript that matched `search_transcripts`. */
+export interface TranscriptHit {
+  id: string;
+  title: string;
+  line: TranscriptLine;
+}
+
+export type ExportFormat = "md" | "vtt" | "srt";
+export const EXPORT_FORMATS: readonly ExportFormat[] = ["md", "vtt", "srt"];
+
+/** `room`: captions the room sends (LiveKit transcription); `device`: computed on this machine. */
+export type CaptionSource = "room" | "device";
+
+export type OnDeviceCaptionsState = "starting" | "on" | "off" | "failed";
+
+/** The `onDeviceCaptions` event without its tag: started, stopped (with the transcript saved, if any), or failed. */
+export interface OnDeviceCaptionsStatus {
+  state: OnDeviceCaptionsState;
+  code?: ErrorCode;
+  reason?: string;
+  transcriptId?: string;
+}
+
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
 export type RoomEvent =
@@ -234,7 +330,8 @@ export type RoomEvent =
   | { type: "connectionQuality"; identity: string; quality: Quality }
   | { type: "chatMessage"; message: ChatMessage }
   | { type: "reaction"; fromIdentity: string; emoji: string }
-  | { type: "caption"; participantIdentity: string; segmentId: string; text: string; final: boolean }
+  | { type: "caption"; participantIdentity: string; segmentId: string; text: string; final: boolean; source: CaptionSource }
+  | ({ type: "onDeviceCaptions" } & OnDeviceCaptionsStatus)
   | { type: "notification"; kind: string }
   | { type: "lobby"; status: LobbyStatus }
   | { type: "deviceUnavailable"; kind: DeviceKind; reason: string }
@@ -277,6 +374,16 @@ export interface Commands {
   whoami: [{ server?: string } | undefined, SessionInfo];
   set_pin: [{ server?: string; pin: string }, void];
   unlock_with_pin: [{ server?: string; pin: string }, Identity];
+  list_models: [undefined, ModelsInfo];
+  install_model: [InstallModelRequest, SpeechModel];
+  verify_model: [{ name: string }, SpeechModel];
+  remove_model: [{ name: string }, void];
+  set_on_device_captions: [{ enabled: boolean }, void];
+  list_transcripts: [undefined, TranscriptSummary[]];
+  get_transcript: [{ id: string }, Transcript];
+  search_transcripts: [{ query: string }, TranscriptHit[]];
+  export_transcript: [{ id: string; format: ExportFormat }, { path: string; text: string }];
+  delete_transcript: [{ id: string }, void];
 }
 
 export type CommandName = keyof Commands;

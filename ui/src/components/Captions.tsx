@@ -1,4 +1,7 @@
-/** Live captions in an `aria-live` region: the latest lines, interim text replaced by the final. */
+/**
+ * Live captions in an `aria-live` region: the latest lines, interim text replaced by the final;
+ * captions computed on this machine are marked so (for screen readers too).
+ */
 
 import type { Participant } from "../bridge";
 import { t } from "../i18n/i18n";
@@ -12,8 +15,15 @@ export function Captions({ on, captions, participants }: { on: boolean; captions
       {on && recent.length === 0 && <p class="hint">{t("captions.waiting")}</p>}
       {on &&
         recent.map((c) => (
-          <p key={`${c.identity}/${c.segmentId}`} class={c.final ? "final" : "interim"} data-final={String(c.final)}>
-            <strong>{names.get(c.identity) ?? c.identity}</strong> {c.text}
+          <p
+            key={`${c.source}/${c.identity}/${c.segmentId}`}
+            class={`${c.final ? "final" : "interim"} source-${c.source}`}
+            data-final={String(c.final)}
+            data-source={c.source}
+            data-identity={c.identity}
+          >
+            <strong>{names.get(c.identity) ?? c.identity}</strong>{" "}
+            {c.source === "device" && <span class="caption-source">{t("captions.onDevice")}</span>} {c.text}
           </p>
         ))}
     </div>

@@ -2,7 +2,7 @@
 
 import type { ComponentChildren, Ref } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { LOW_BANDWIDTH_MODES, type Devices, type DeviceKind, type LowBandwidthMode } from "../bridge";
+import { LOW_BANDWIDTH_MODES, type Devices, type DeviceKind, type LowBandwidthMode, type OnDeviceCaptionsStatus } from "../bridge";
 import { useApp } from "../app";
 import { t } from "../i18n/i18n";
 import { Icon, type IconName } from "./Icon";
@@ -21,6 +21,11 @@ export interface ControlBarProps {
   panel: Panel;
   unread: number;
   captionsOn: boolean;
+  /** On-device captions as the engine reported them. */
+  deviceCaptions: OnDeviceCaptionsStatus;
+  /** IT policy fixed the on-device captions setting. */
+  deviceCaptionsLocked: boolean;
+  onToggleDeviceCaptions: () => void;
   reactionsOpen: boolean;
   setReactionsOpen: (open: boolean) => void;
   lowBandwidth: LowBandwidthMode;
@@ -132,6 +137,7 @@ export function ControlBar(props: ControlBarProps & { barRef: Ref<HTMLDivElement
           )}
         </div>
         <Toggle testid="control-captions" pressed={props.captionsOn} label={t("controls.captions")} icon="captions" controls="captions-region" onClick={props.onToggleCaptions} />
+        <DeviceCaptionsToggle status={props.deviceCaptions} locked={props.deviceCaptionsLocked} onClick={props.onToggleDeviceCaptions} />
         <button type="button" class="control leave" data-testid="control-leave" aria-label={t("controls.leave")} title={t("controls.leave")} onClick={props.onLeave}>
           <Icon name="leave" />
         </button>
@@ -148,6 +154,29 @@ export function ControlBar(props: ControlBarProps & { barRef: Ref<HTMLDivElement
         <Toggle testid="control-shortcuts" pressed={false} label={t("controls.shortcuts")} icon="keyboard" onClick={props.onShortcuts} />
       </div>
     </div>
+  );
+}
+
+/** On-device captions: pressed while on or starting (a spinner says it is starting); locked by IT policy, it says so. */
+function DeviceCaptionsToggle({ status, locked, onClick }: { status: OnDeviceCaptionsStatus; locked: boolean; onClick: () => void }) {
+  const starting = status.state === "starting";
+  const base = starting ? t("controls.deviceCaptionsStarting") : t("controls.deviceCaptions");
+  const label = locked ? t("controls.lockedSuffix", { label: base }) : base;
+  return (
+    <button
+      type="button"
+      class={`control${status.state === "on" || starting ? " pressed" : ""}`}
+      data-testid="control-device-captions"
+      data-state={status.state}
+      aria-pressed={status.state === "on" || starting}
+      aria-label={label}
+      aria-disabled={locked ? "true" : undefined}
+      title={label}
+      onClick={onClick}
+    >
+      <Icon name="deviceCaptions" />
+      {starting && <span class="control-spinner spinner" aria-hidden="true" />}
+    </button>
   );
 }
 

@@ -50,4 +50,11 @@ export function t(key: string, vars?: Record<string, string | number>): string {
   return text.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
 }
 
+/** A date and time (ISO 8601) in the current language, medium date and short time; "" when invalid. */
+export function formatDateTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return d.toLocaleString(current === "fr" ? "fr-FR" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
+}
+
 export { catalogs };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JoinResult, Participant } from "../bridge";
-import { initialMeeting, meetingReducer, micMuted, raisedHands, type MeetingState } from "./state";
+import { deviceCaptionsActive, initialMeeting, meetingReducer, micMuted, raisedHands, type MeetingState } from "./state";
 
 function p(identity: string, isLocal = false): Participant {
   return {
@@ -53,15 +53,68 @@ describe("meeting state", () => {
 
   it("replaces interim captions by the final text of the same segment", () => {
     const s = run(
-      { type: "caption", participantIdentity: "bob", segmentId: "s1", text: "bonjour", final: false },
-      { type: "caption", participantIdentity: "bob", segmentId: "s1", text: "bonjour à tous", final: false },
-      { type: "caption", participantIdentity: "bob", segmentId: "s2", text: "ensuite", final: false },
-      { type: "caption", participantIdentity: "bob", segmentId: "s1", text: "Bonjour à tous.", final: true },
+      { type: "caption", participantIdentity: "bob", segmentId: "s1", text: "bonjour", final: false, source: "room" },
+      { type: "caption", participantIdentity: "bob", segmentId: "s1", text: "bonjour à tous", final: false, source: "room" },
+      { type: "caption", participantIdentity: "bob", segmentId: "s2", text: "ensuite", final: false, source: "room" },
+      { type: "caption", participantIdentity: "bob", segmentId: "s1", text: "Bonjour à tous.", final: true, source: "room" },
     );
     expect(s.captions).toEqual([
-      { segmentId: "s1", identity: "bob", text: "Bonjour à tous.", final: true },
-      { segmentId: "s2", identity: "bob", text: "ensuite", final: false },
+      { segmentId: "s1", identity: "bob", text: "Bonjour à tous.", final: true, source: "room" },
+      { segmentId: "s2", identity: "bob", text: "ensuite", final: false, source: "room" },
     ]);
+  });
+
+  it("replaces interim device captions by their final text and keeps their source", () => {
+    const s = run(
+      { type: "caption", participantIdentity: "bob", segmentId: "d1", text: "je pense", final: false, source: "device" },
+      { type: "caption", participantIdentity: "me", segmentId: "d1", text: "d’accord", final: false, source: "device" },
+      { type: "caption", participantIdentity: "bob", segmentId: "d1", text: "je pense que oui", final: false, source: "device" },
+      { type: "caption", participantIdentity: "bob", segmentId: "d1", text: "Je pense que oui.", final: true, source: "device" },
+    );
+    expect(s.captions).toEqual([
+      { segmentId: "d1", identity: "bob", text: "Je pense que oui.", final: true, source: "device" },
+      { segmentId: "d1", identity: "me", text: "d’accord", final: false, source: "device" },
+    ]);
+  });
+
+  it("keeps room and device captions of one segment id apart", () => {
+    const s = run(
+      { type: "caption", participantIdentity: "bob", segmentId: "1", text: "room text", final: false, source: "room" },
+      { type: "caption", participantIdentity: "bob", segmentId: "1", text: "device text", final: true, source: "device" },
+      { type: "caption", participantIdentity: "bob", segmentId: "1", text: "room text, final", final: true, source: "room" },
+    );
+    expect(s.captions.map((c) => [c.source, c.text])).toEqual([
+      ["room", "room text, final"],
+      ["device", "device text"],
+    ]);
+  });
+
+  it("reads a caption without a source (an older engine) as the room's", () => {
+    const legacy = { type: "caption", participantIdentity: "bob", segmentId: "s", text: "hi", final: true } as unknown as Parameters<typeof meetingReducer>[1];
+    expect(run(legacy).captions[0]?.source).toBe("room");
+  });
+
+  it("follows on-device captions: starting, on, failed with its code, off with the transcript", () => {
+    expect(run().deviceCaptions).toEqual({ state: "off" });
+    expect(initialMeeting(join, { state: "on" }).deviceCaptions).toEqual({ state: "on" });
+    let s = run({ type: "ui/deviceCaptionsRequested", enabled: true });
+    expect(s.deviceCaptions.state).toBe("starting");
+    expect(deviceCaptionsActive(s.deviceCaptions)).toBe(true);
+    s = meetingReducer(s, { type: "onDeviceCaptions", state: "on" });
+    expect(s.deviceCaptions).toEqual({ state: "on" });
+    expect(deviceCaptionsActive(s.deviceCaptions)).toBe(true);
+    s = meetingReducer(s, { type: "onDeviceCaptions", state: "off", transcriptId: "tr-1" });
+    expect(s.deviceCaptions).toEqual({ state: "off", transcriptId: "tr-1" });
+    expect(deviceCaptionsActive(s.deviceCaptions)).toBe(false);
+    s = meetingReducer(s, { type: "onDeviceCaptions", state: "failed", code: "model_missing", reason: "no model" });
+    expect(s.deviceCaptions).toEqual({ state: "failed", code: "model_missing", reason: "no model" });
+    expect(deviceCaptionsActive(s.deviceCaptions)).toBe(false);
+    // A refused `set_on_device_captions` puts back what was there.
+    s = meetingReducer(s, { type: "ui/deviceCaptionsRequested", enabled: true });
+    s = meetingReducer(s, { type: "ui/deviceCaptionsRestored", status: { state: "failed", code: "model_missing" } });
+    expect(s.deviceCaptions).toEqual({ state: "failed", code: "model_missing" });
+    s = meetingReducer(s, { type: "ui/deviceCaptionsRequested", enabled: false });
+    expect(s.deviceCaptions).toEqual({ state: "off" });
   });
 
   it("keeps raised hands and reconnecting state", () => {

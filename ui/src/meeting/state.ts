@@ -3,13 +3,15 @@
  * the user's own actions, so every screen reads one consistent state.
  */
 
-import type { ChatMessage, ConnectionState, JoinResult, Participant, RoomEvent } from "../bridge";
+import type { CaptionSource, ChatMessage, ConnectionState, JoinResult, OnDeviceCaptionsStatus, Participant, RoomEvent } from "../bridge";
 
 export interface Caption {
   segmentId: string;
   identity: string;
   text: string;
   final: boolean;
+  /** `room`: sent by the room; `device`: computed on this machine. */
+  source: CaptionSource;
 }
 
 export interface FloatingReaction {
@@ -33,6 +35,8 @@ export interface MeetingState {
   reactions: FloatingReaction[];
   connection: ConnectionState;
   waitingNotices: number;
+  /** On-device captions as the engine last reported them (`starting` also while the UI asked for them). */
+  deviceCaptions: OnDeviceCaptionsStatus;
 }
 
 export type MeetingAction =
@@ -40,13 +44,21 @@ export type MeetingAction =
   | { type: "ui/chatOpen"; open: boolean }
   | { type: "ui/localUpdated"; patch: Partial<Participant> }
   | { type: "ui/localTrackMuted"; source: "camera" | "microphone"; muted: boolean }
-  | { type: "ui/reactionDone"; id: number };
+  | { type: "ui/reactionDone"; id: number }
+  /** The user switched on-device captions: `starting` until the engine says `on` or `failed`. */
+  | { type: "ui/deviceCaptionsRequested"; enabled: boolean }
+  /** `set_on_device_captions` refused: back to what it was. */
+  | { type: "ui/deviceCaptionsRestored"; status: OnDeviceCaptionsStatus };
 
 const MAX_CAPTIONS = 30;
 const MAX_CHAT = 500;
 let reactionIds = 0;
 
-export function initialMeeting(join: JoinResult): MeetingState {
+/**
+ * The meeting right after `join`. `deviceCaptions`: the last on-device captions state the engine
+ * reported (it may start them during `join`, before this screen listens).
+ */
+export function initialMeeting(join: JoinResult, deviceCaptions: OnDeviceCaptionsStatus = { state: "off" }): MeetingState {
   const others = join.participants.filter((p) => p.identity !== join.local.identity);
   return {
     roomCode: join.roomCode,
@@ -61,6 +73,7 @@ export function initialMeeting(join: JoinResult): MeetingState {
     reactions: [],
     connection: "connected",
     waitingNotices: 0,
+    deviceCaptions,
   };
 }
 
@@ -125,13 +138,27 @@ export function meetingReducer(s: MeetingState, a: MeetingAction): MeetingState 
     case "ui/reactionDone":
       return { ...s, reactions: s.reactions.filter((r) => r.id !== a.id) };
     case "caption": {
-      const caption: Caption = { segmentId: a.segmentId, identity: a.participantIdentity, text: a.text, final: a.final };
-      const at = s.captions.findIndex((c) => c.segmentId === a.segmentId && c.identity === a.participantIdentity);
+      // An engine without the `source` field only knows the room's captions.
+      const source: CaptionSource = a.source === "device" ? "device" : "room";
+      const caption: Caption = { segmentId: a.segmentId, identity: a.participantIdentity, text: a.text, final: a.final, source };
+      // Segment ids of the room and of this machine are separate series: the source is part of the key.
+      const at = s.captions.findIndex((c) => c.segmentId === a.segmentId && c.identity === a.participantIdentity && c.source === source);
       const captions = at >= 0 ? s.captions.map((c, i) => (i === at ? caption : c)) : [...s.captions, caption];
       return { ...s, captions: captions.slice(-MAX_CAPTIONS) };
     }
     case "notification":
       return a.kind === "participantWaiting" ? { ...s, waitingNotices: s.waitingNotices + 1 } : s;
+    case "onDeviceCaptions": {
+      const status: OnDeviceCaptionsStatus = { state: a.state };
+      if (a.code !== undefined) status.code = a.code;
+      if (a.reason !== undefined) status.reason = a.reason;
+      if (a.transcriptId !== undefined) status.transcriptId = a.transcriptId;
+      return { ...s, deviceCaptions: status };
+    }
+    case "ui/deviceCaptionsRequested":
+      return { ...s, deviceCaptions: { state: a.enabled ? "starting" : "off" } };
+    case "ui/deviceCaptionsRestored":
+      return { ...s, deviceCaptions: a.status };
     case "connectionState":
       return { ...s, connection: a.state };
     case "micLevel":
@@ -148,6 +175,11 @@ export function meetingReducer(s: MeetingState, a: MeetingAction): MeetingState 
         tracks: p.tracks.map((t) => (t.source === a.source ? { ...t, muted: a.muted } : t)),
       }));
   }
+}
+
+/** Whether on-device captions are on or on their way (the control shows as pressed). */
+export function deviceCaptionsActive(status: OnDeviceCaptionsStatus): boolean {
+  return status.state === "on" || status.state === "starting";
 }
 
 /** Whether a participant's microphone is off (no microphone track, or muted). */

@@ -11,6 +11,11 @@
  * and moderation), `devicelost=1` (the camera stops at 2 s), `accounts=1` (a signed-in Visio
  * profile and the local server), `offline=1` (its server unreachable: the PIN `246810` unlocks,
  * five wrong PINs block it).
+ * Speech: two installed models; `nospeech=1` (the voice-activity model is missing), `nomodels=1`,
+ * `speechpolicy=1` (IT policy gives a model address), `tampered=1` (the first model changed on
+ * disk), `devicecaptions=1` (on-device captions on from the start). Transcripts: three saved
+ * meetings; `keychainlocked=1` (their key cannot be read), `notranscripts=1`. On-device captions
+ * in a meeting send `device` captions of whoever speaks and, when they stop, save a transcript.
  * Room codes starting with `zzz` answer `room_full`, `den` `denied`, `lob` wait in the lobby
  * (admitted after 4 s unless `cancel_join`), and links to a host named
  * `down.example` answer `unreachable`.
@@ -22,6 +27,8 @@ import type {
   ChatMessage,
   CommandName,
   Devices,
+  ExportFormat,
+  ModelsInfo,
   Participant,
   Profile,
   Quality,
@@ -30,7 +37,11 @@ import type {
   ResultOf,
   RoomEvent,
   Settings,
+  SpeechModel,
   TrackInfo,
+  TranscriptHit,
+  TranscriptLine,
+  TranscriptSummary,
   VideoSocket,
   VideoTile,
 } from "../bridge";
@@ -59,6 +70,92 @@ function video(sid: string, source: TrackInfo["source"], muted = false): TrackIn
 
 function audio(sid: string, muted: boolean): TrackInfo {
   return { sid, kind: "audio", source: "microphone", muted, width: 0, height: 0 };
+}
+
+interface StoredTranscript {
+  id: string;
+  title: string;
+  startedAt: string | null;
+  lines: TranscriptLine[];
+}
+
+/** `[speaker, seconds from the start, text]` lines of a fake meeting. */
+function lines(rows: Array<[string, number, string]>): TranscriptLine[] {
+  return rows.map(([speaker, s, text]) => ({ speaker, startMs: s * 1000, endMs: s * 1000 + 400 * text.split(" ").length, text }));
+}
+
+function fakeTranscripts(now: number): StoredTranscript[] {
+  return [
+    {
+      id: "tr-ddd-equi-pex-1",
+      title: "Réunion ddd-equi-pex",
+      startedAt: new Date(now - 3600e3 - 1800e3).toISOString(),
+      lines: lines([
+        ["Camille Martin", 4, "Bonjour à toutes et à tous, merci d’être là."],
+        ["Camille Martin", 9, "Nous allons commencer par le point budgétaire puis passer aux questions."],
+        ["Léa Bernard", 21, "Le budget 2026 est en hausse de trois pour cent sur le fonctionnement."],
+        ["Hugo Dubois", 37, "Est-ce que cela comprend le renouvellement des postes de travail ?"],
+        ["Léa Bernard", 44, "Oui, le renouvellement est inclus dans l’enveloppe informatique."],
+        ["Dominique Agent", 58, "Je propose d’envoyer le détail du budget par écrit avant vendredi."],
+        ["Camille Martin", 71, "Très bien. Passons aux questions diverses."],
+        ["Chloé Thomas", 83, "La formation à Visio est prévue le douze décembre."],
+        ["Camille Martin", 3725, "Merci à tous, bonne fin de journée."],
+      ]),
+    },
+    {
+      id: "tr-hbd-ossi-erq-1",
+      title: "Point hebdomadaire hbd-ossi-erq",
+      startedAt: new Date(now - 86400e3 * 2).toISOString(),
+      lines: lines([
+        ["Louis Robert", 2, "On fait un tour de table rapide ?"],
+        ["Manon Richard", 8, "De mon côté, la migration de la messagerie avance bien."],
+        ["Dominique Agent", 19, "J’ai relu la note sur le budget, deux remarques à intégrer."],
+        ["Louis Robert", 33, "Merci, on en reparle jeudi."],
+      ]),
+    },
+    {
+      id: "tr-import-1",
+      title: "Atelier accessibilité",
+      startedAt: null,
+      lines: lines([["Inès Durand", 5, "Les sous-titres aident aussi les personnes qui suivent sans le son."]]),
+    },
+  ];
+}
+
+const DEVICE_PHRASES = [
+  "Je partage l’écran dans un instant.",
+  "Pouvez-vous répéter la dernière question ?",
+  "Le compte rendu sera envoyé demain matin.",
+  "Je suis d’accord avec cette proposition.",
+  "Il faudra valider le budget avec la direction.",
+];
+
+function clock(ms: number, sep: string): string {
+  const two = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${two(Math.floor(ms / 3600000))}:${two(Math.floor(ms / 60000) % 60)}:${two(Math.floor(ms / 1000) % 60)}${sep}${two(ms % 1000, 3)}`;
+}
+
+/** The export formats as the Rust `speech` crate writes them. */
+function exportText(t: StoredTranscript, format: ExportFormat): string {
+  switch (format) {
+    case "md":
+      return [`# ${t.title}`, "", ...t.lines.map((l) => `**${l.speaker}** (${clock(l.startMs, ".").slice(0, 8)}) : ${l.text}`)].join("\n") + "\n";
+    case "vtt":
+      return ["WEBVTT", "", ...t.lines.flatMap((l) => [`${clock(l.startMs, ".")} --> ${clock(l.endMs, ".")}`, `<v ${l.speaker}>${l.text}`, ""])].join("\n");
+    case "srt":
+      return t.lines.flatMap((l, i) => [String(i + 1), `${clock(l.startMs, ",")} --> ${clock(l.endMs, ",")}`, `${l.speaker}: ${l.text}`, ""]).join("\n");
+  }
+}
+
+/** A fake SHA-256 from a string (64 hex digits, stable). */
+function fakeSha(seed: string): string {
+  let h = 0x811c9dc5;
+  let out = "";
+  while (out.length < 64) {
+    for (const c of seed + out.length) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+    out += h.toString(16).padStart(8, "0");
+  }
+  return out.slice(0, 64);
 }
 
 class FakeLane implements VideoSocket {
@@ -138,6 +235,12 @@ class MockBridge implements Bridge {
   private devices: Devices;
   private profiles: Profile[] = [];
   private wrongPins = 0;
+  private models: SpeechModel[];
+  private transcripts: StoredTranscript[];
+  private roomCode = "";
+  private meetingStart = 0;
+  private deviceTimer: ReturnType<typeof setInterval> | null = null;
+  private deviceLines: TranscriptLine[] = [];
 
   constructor(private readonly params: URLSearchParams) {
     const locked = (params.get("locked") ?? "").split(",").filter((s) => s.length > 0);
@@ -149,8 +252,19 @@ class MockBridge implements Bridge {
       cameraId: null,
       microphoneId: null,
       speakerId: null,
+      onDeviceCaptions: params.get("devicecaptions") !== null,
+      captionsModel: null,
+      publishMyCaptions: false,
+      saveTranscripts: true,
       locked,
     };
+    this.models = params.get("nomodels")
+      ? []
+      : [
+          { name: "whisper-base-fr", size: 147_951_465, sha256: fakeSha("whisper-base-fr") },
+          { name: "whisper-small", size: 487_601_967, sha256: fakeSha("whisper-small") },
+        ];
+    this.transcripts = params.get("notranscripts") ? [] : fakeTranscripts(Date.now());
     if (params.get("accounts")) {
       const identity = { sub: "u-42", name: "Dominique Agent", email: "dominique.agent@interieur.gouv.fr", issuer: "https://visio.numerique.gouv.fr" };
       this.profiles = [
@@ -346,8 +460,149 @@ class MockBridge implements Bridge {
       case "set_low_bandwidth":
         this.lowBandwidth = String(req.mode);
         return undefined;
+      case "list_models":
+        return this.modelsInfo();
+      case "install_model":
+        return this.installModel(req as unknown as RequestOf<"install_model">);
+      case "verify_model": {
+        const m = this.models.find((x) => x.name === req.name);
+        if (!m) throw err("model_missing", `${String(req.name)}: not installed`);
+        if (this.params.get("tampered") && m === this.models[0]) throw err("model_invalid", `${m.name}.bin: SHA-256 is ${fakeSha("tampered")}, expected ${m.sha256}`);
+        return m;
+      }
+      case "remove_model":
+        this.models = this.models.filter((x) => x.name !== req.name);
+        if (this.settings.captionsModel === req.name) this.settings = { ...this.settings, captionsModel: null };
+        return undefined;
+      case "set_on_device_captions": {
+        const enabled = req.enabled === true;
+        if (this.settings.locked.includes("onDeviceCaptions")) throw err("not_allowed", "onDeviceCaptions is set by IT policy");
+        if (enabled) this.speechProblem();
+        this.settings = { ...this.settings, onDeviceCaptions: enabled };
+        if (this.timers.length > 0) {
+          if (enabled) this.startDeviceCaptions();
+          else this.stopDeviceCaptions();
+        }
+        return undefined;
+      }
+      case "list_transcripts":
+        this.keychain();
+        return this.transcripts
+          .map((x): TranscriptSummary => ({ id: x.id, title: x.title, lines: x.lines.length, startedAt: x.startedAt }))
+          .sort((a, b) => (b.startedAt ?? "").localeCompare(a.startedAt ?? ""));
+      case "get_transcript": {
+        this.keychain();
+        const x = this.transcript(String(req.id));
+        return { id: x.id, title: x.title, lines: x.lines };
+      }
+      case "search_transcripts": {
+        this.keychain();
+        const q = String(req.query).trim().toLowerCase();
+        if (q === "") return [];
+        return this.transcripts.flatMap((x) =>
+          x.lines.filter((l) => l.text.toLowerCase().includes(q) || l.speaker.toLowerCase().includes(q)).map((line): TranscriptHit => ({ id: x.id, title: x.title, line })),
+        );
+      }
+      case "export_transcript": {
+        this.keychain();
+        const x = this.transcript(String(req.id));
+        const format = req.format as ExportFormat;
+        const slug = x.title.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "").toLowerCase();
+        const folder = this.settings.language === "fr" ? "Téléchargements" : "Downloads";
+        return { path: `/home/dominique/${folder}/${slug}.${format}`, text: exportText(x, format) };
+      }
+      case "delete_transcript":
+        this.transcripts = this.transcripts.filter((x) => x.id !== req.id);
+        return undefined;
     }
     return undefined;
+  }
+
+  private modelsInfo(): ModelsInfo {
+    const noSpeech = this.params.get("nospeech") !== null;
+    return {
+      dir: "/home/dominique/.local/share/visio-desktop/models",
+      models: this.models,
+      speech: { ready: !noSpeech, missing: noSpeech ? "silero_vad.onnx (voice-activity model)" : null },
+      policyUrl: this.params.get("speechpolicy") ? "https://modeles.interieur.gouv.fr/whisper/ggml-small-fr.bin" : null,
+    };
+  }
+
+  /** What keeps on-device captions from starting, as `set_on_device_captions` rejects. */
+  private speechProblem(): void {
+    const info = this.modelsInfo();
+    if (!info.speech.ready) throw err("speech_unavailable", `${info.speech.missing} not found`);
+    if (info.models.length === 0) throw err("model_missing", `no model in ${info.dir}`);
+  }
+
+  private installModel(req: RequestOf<"install_model">): Promise<SpeechModel> {
+    const name = req.name;
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(name)) throw err("model_invalid", `bad model name "${name}"`);
+    let size = 75_538_270;
+    if ("path" in req) {
+      if (!/(\.bin|ct2[^/]*\/?|whisper[^/]*\/?)$/i.test(req.path)) throw err("model_invalid", `${req.path}: unknown format (neither a whisper.cpp file nor a CTranslate2 model)`);
+      if (/medium/i.test(req.path)) size = 1_533_763_059;
+      if (req.sha256 !== undefined && /^0+$/.test(req.sha256)) throw err("model_invalid", `${req.path}: checksum mismatch: expected ${req.sha256}, found ${fakeSha(req.path)}`);
+    } else {
+      const url = "fromPolicy" in req ? this.modelsInfo().policyUrl : req.url;
+      if (url === null) throw err("not_allowed", "IT policy gives no speechModelUrl");
+      if (/^https?:\/\/down\.example/.test(url)) throw err("unreachable", `${url}: connection refused`);
+      if (!/^[0-9a-f]{64}$/i.test(req.sha256.trim())) throw err("model_invalid", "the SHA-256 must be 64 hexadecimal digits");
+      if (/^0+$/.test(req.sha256.trim())) throw err("model_invalid", `checksum mismatch: expected ${req.sha256}, found ${fakeSha(url)}`);
+      size = 487_601_967;
+    }
+    const model: SpeechModel = { name, size, sha256: fakeSha(name + size) };
+    this.models = [...this.models.filter((x) => x.name !== name), model].sort((a, b) => a.name.localeCompare(b.name));
+    // A download or a conversion takes a moment.
+    return new Promise((r) => setTimeout(() => r(model), 600));
+  }
+
+  private keychain(): void {
+    if (this.params.get("keychainlocked")) throw err("keychain_locked", "org.freedesktop.Secret.Error.IsLocked: the collection is locked");
+  }
+
+  private transcript(id: string): StoredTranscript {
+    const x = this.transcripts.find((t) => t.id === id);
+    if (!x) throw err("transcript_missing", `no transcript ${id}`);
+    return x;
+  }
+
+  /** On-device captions in the meeting: `starting`, `on`, then a `device` caption of whoever speaks every 2.5 s. */
+  private startDeviceCaptions(): void {
+    if (this.deviceTimer !== null) return;
+    this.emit({ type: "onDeviceCaptions", state: "starting" });
+    let n = 0;
+    this.deviceTimer = setInterval(() => {
+      n++;
+      if (n === 1) return this.emit({ type: "onDeviceCaptions", state: "on" });
+      const speaker = this.participants[n % Math.max(1, this.participants.length)];
+      const identity = n % 3 === 0 && this.localMic ? "me" : speaker?.identity;
+      if (!identity) return;
+      const name = identity === "me" ? this.localName : speaker?.name ?? identity;
+      const text = DEVICE_PHRASES[n % DEVICE_PHRASES.length] ?? "";
+      const segmentId = `dev-${n}`;
+      const startMs = Date.now() - this.meetingStart;
+      this.emit({ type: "caption", participantIdentity: identity, segmentId, text: text.split(" ").slice(0, 3).join(" "), final: false, source: "device" });
+      setTimeout(() => {
+        if (this.deviceTimer === null) return;
+        this.emit({ type: "caption", participantIdentity: identity, segmentId, text, final: true, source: "device" });
+        this.deviceLines.push({ speaker: name, startMs, endMs: Date.now() - this.meetingStart, text });
+      }, 500);
+    }, 1200);
+  }
+
+  /** Stops them: `off`, naming the transcript saved when there is one to keep. */
+  private stopDeviceCaptions(): void {
+    if (this.deviceTimer === null) return;
+    clearInterval(this.deviceTimer);
+    this.deviceTimer = null;
+    let transcriptId: string | undefined;
+    if (this.settings.saveTranscripts && this.deviceLines.length > 0) {
+      transcriptId = `tr-${this.roomCode}-${Date.now()}`;
+      this.transcripts = [{ id: transcriptId, title: `Réunion ${this.roomCode}`, startedAt: new Date(this.meetingStart).toISOString(), lines: this.deviceLines }, ...this.transcripts];
+    }
+    this.deviceLines = [];
+    this.emit(transcriptId ? { type: "onDeviceCaptions", state: "off", transcriptId } : { type: "onDeviceCaptions", state: "off" });
   }
 
   private micTimer: ReturnType<typeof setInterval> | null = null;
@@ -409,7 +664,21 @@ class MockBridge implements Bridge {
       quality: "excellent",
       speaking: false,
     };
+    this.roomCode = roomCode;
+    this.meetingStart = Date.now();
     this.startMeeting();
+    if (this.settings.onDeviceCaptions) {
+      // Started by the engine as the meeting starts, or reported as failed.
+      setTimeout(() => {
+        try {
+          this.speechProblem();
+          this.startDeviceCaptions();
+        } catch (e) {
+          const { code, message } = e as { code: "model_missing" | "speech_unavailable"; message: string };
+          this.emit({ type: "onDeviceCaptions", state: "failed", code, reason: message });
+        }
+      }, 300);
+    }
     return { roomName: roomCode, roomCode, link, isAdmin: this.params.get("admin") !== null, local, participants: this.participants };
   }
 
@@ -426,8 +695,8 @@ class MockBridge implements Bridge {
         if (tick % 5 === 0 && speaker) {
           const seg = `seg-${Math.floor(tick / 5)}`;
           const words = "Nous allons commencer par le point budgétaire puis passer aux questions".split(" ");
-          this.emit({ type: "caption", participantIdentity: speaker.identity, segmentId: seg, text: words.slice(0, 5).join(" "), final: false });
-          setTimeout(() => this.emit({ type: "caption", participantIdentity: speaker.identity, segmentId: seg, text: words.join(" ") + ".", final: true }), 700);
+          this.emit({ type: "caption", participantIdentity: speaker.identity, segmentId: seg, text: words.slice(0, 5).join(" "), final: false, source: "room" });
+          setTimeout(() => this.emit({ type: "caption", participantIdentity: speaker.identity, segmentId: seg, text: words.join(" ") + ".", final: true, source: "room" }), 700);
         }
         if (tick === 6) this.emit({ type: "reaction", fromIdentity: this.participants[0]?.identity ?? "", emoji: "👏" });
         if (this.params.get("reconnect") && tick === 2) this.emit({ type: "connectionState", state: "reconnecting" });
@@ -446,6 +715,7 @@ class MockBridge implements Bridge {
   }
 
   private stopMeeting(): void {
+    this.stopDeviceCaptions();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.participants = [];

@@ -3,27 +3,48 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LOW_BANDWIDTH_MODES, toAppError, type AppError, type Language, type LowBandwidthMode, type RecentRoom } from "../bridge";
 import { useApp, useNav } from "../app";
-import { LANGUAGES, language, t } from "../i18n/i18n";
+import { formatDateTime, LANGUAGES, t } from "../i18n/i18n";
 import { normalizeRoomCode } from "../roomCode";
 import { ErrorNotice } from "../components/ErrorNotice";
-import { Icon } from "../components/Icon";
+import { LockedMark } from "../components/LockedMark";
 import { AccountsPanel } from "./Accounts";
+import { SpeechPanel } from "./Speech";
+import { TranscriptsPanel } from "./Transcripts";
+
+type HomePanel = "settings" | "accounts" | "speech" | "transcripts";
+
+/** The header buttons and the panel each opens (one panel at a time). */
+const PANEL_BUTTONS: ReadonlyArray<{ panel: HomePanel; testid: string; id: string; label: string }> = [
+  { panel: "accounts", testid: "home-accounts-button", id: "accounts-panel", label: "accounts.open" },
+  { panel: "speech", testid: "home-speech-button", id: "speech-panel", label: "home.speech" },
+  { panel: "transcripts", testid: "home-transcripts-button", id: "transcripts-panel", label: "home.transcripts" },
+  { panel: "settings", testid: "home-settings-button", id: "settings-panel", label: "home.settings" },
+];
 
 export function Home({ initialError }: { initialError?: AppError | undefined }) {
-  const { bridge, info } = useApp();
+  const { bridge, info, savedTranscript, clearSavedTranscript } = useApp();
   const { openLink, go } = useNav();
   const [input, setInput] = useState("");
   const [error, setError] = useState<AppError | null>(initialError ?? null);
   const [busy, setBusy] = useState(false);
   const [recent, setRecent] = useState<RecentRoom[]>([]);
-  const [showSettings, setShowSettings] = useState(false);
-  const [showAccounts, setShowAccounts] = useState(false);
+  const [panel, setPanel] = useState<HomePanel | null>(null);
+  /** The transcript the transcripts panel opens on (the one just saved). */
+  const [openTranscript, setOpenTranscript] = useState<string | null>(null);
   const inputRef = useRef<HTMLInputElement>(null);
+  const buttons = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     bridge.call("recent_rooms", undefined).then(setRecent, (e: unknown) => console.warn("recent_rooms:", e));
     inputRef.current?.focus();
   }, [bridge]);
+
+  /** Closes the panel and gives the focus back to the button that opened it. */
+  const closePanel = (which: HomePanel) => {
+    setPanel(null);
+    const testid = PANEL_BUTTONS.find((b) => b.panel === which)?.testid;
+    buttons.current?.querySelector<HTMLElement>(`[data-testid="${testid}"]`)?.focus();
+  };
 
   async function join(value: string) {
     const trimmed = value.trim();
@@ -58,35 +79,44 @@ export function Home({ initialError }: { initialError?: AppError | undefined }) 
           <span class="marianne" />
           <span>{t("app.name")}</span>
         </div>
-        <div class="header-actions">
-          <button
-            type="button"
-            class="button secondary"
-            data-testid="home-accounts-button"
-            aria-expanded={showAccounts}
-            aria-controls="accounts-panel"
-            onClick={() => {
-              setShowSettings(false);
-              setShowAccounts(!showAccounts);
-            }}
-          >
-            {t("accounts.open")}
-          </button>
-          <button
-            type="button"
-            class="button secondary"
-            data-testid="home-settings-button"
-            aria-expanded={showSettings}
-            aria-controls="settings-panel"
-            onClick={() => {
-              setShowAccounts(false);
-              setShowSettings(!showSettings);
-            }}
-          >
-            {t("home.settings")}
-          </button>
+        <div class="header-actions" ref={buttons}>
+          {PANEL_BUTTONS.map((b) => (
+            <button
+              key={b.panel}
+              type="button"
+              class="button secondary"
+              data-testid={b.testid}
+              aria-expanded={panel === b.panel}
+              aria-controls={b.id}
+              onClick={() => {
+                setOpenTranscript(null);
+                setPanel(panel === b.panel ? null : b.panel);
+              }}
+            >
+              {t(b.label)}
+            </button>
+          ))}
         </div>
       </header>
+      {savedTranscript !== null && (
+        <div class="notice home-notice" role="status" data-testid="home-transcript-saved">
+          <span>{t("home.transcriptSaved")}</span>
+          <button
+            type="button"
+            class="button small secondary"
+            onClick={() => {
+              setOpenTranscript(savedTranscript);
+              setPanel("transcripts");
+              clearSavedTranscript();
+            }}
+          >
+            {t("home.openTranscript")}
+          </button>
+          <button type="button" class="button small secondary" onClick={clearSavedTranscript}>
+            {t("home.dismiss")}
+          </button>
+        </div>
+      )}
       <section class="home-main">
         <h1 id="home-title">{t("home.title")}</h1>
         <p class="lead">{t("home.subtitle")}</p>
@@ -140,7 +170,7 @@ export function Home({ initialError }: { initialError?: AppError | undefined }) 
                   <button type="button" class="recent-room" data-testid="recent-room" onClick={() => void join(r.link)} disabled={busy}>
                     <span class="code">{r.roomCode}</span>
                     <span class="meta">
-                      {new URL(r.server).host} · {formatDate(r.lastJoinedAt)}
+                      {new URL(r.server).host} · {formatDateTime(r.lastJoinedAt)}
                     </span>
                   </button>
                 </li>
@@ -149,17 +179,13 @@ export function Home({ initialError }: { initialError?: AppError | undefined }) 
           )}
         </section>
       </section>
-      {showSettings && <SettingsPanel onClose={() => setShowSettings(false)} />}
-      {showAccounts && <AccountsPanel onClose={() => setShowAccounts(false)} />}
+      {panel === "settings" && <SettingsPanel onClose={() => closePanel("settings")} />}
+      {panel === "accounts" && <AccountsPanel onClose={() => closePanel("accounts")} />}
+      {panel === "speech" && <SpeechPanel onClose={() => closePanel("speech")} />}
+      {panel === "transcripts" && <TranscriptsPanel initialId={openTranscript} onClose={() => closePanel("transcripts")} />}
       <footer class="home-footer">{t("app.version", { version: info.version })}</footer>
     </main>
   );
-}
-
-function formatDate(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "";
-  return d.toLocaleString(language() === "fr" ? "fr-FR" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
 }
 
 function SettingsPanel({ onClose }: { onClose: () => void }) {
@@ -241,13 +267,5 @@ function SettingsPanel({ onClose }: { onClose: () => void }) {
         {t("settings.close")}
       </button>
     </section>
-  );
-}
-
-function LockedMark() {
-  return (
-    <span class="locked" title={t("settings.locked")}>
-      <Icon name="lock" size={14} /> {t("settings.locked")}
-    </span>
   );
 }

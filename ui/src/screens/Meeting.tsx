@@ -4,11 +4,11 @@
  */
 
 import { useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from "preact/hooks";
-import { toAppError, type JoinRequest, type JoinResult, type LowBandwidthMode, type Participant, type WaitingParticipant } from "../bridge";
+import { toAppError, type ErrorCode, type JoinRequest, type JoinResult, type LowBandwidthMode, type Participant, type WaitingParticipant } from "../bridge";
 import { useApp, useNav } from "../app";
 import { t } from "../i18n/i18n";
 import { arrangeTiles, gridLayout, pageItems, stageLayout, type Size, type TileSpec } from "../layout";
-import { initialMeeting, meetingReducer, type MeetingState } from "../meeting/state";
+import { deviceCaptionsActive, initialMeeting, meetingReducer, type MeetingState } from "../meeting/state";
 import { isPushToTalk, isTyping, matchShortcut } from "../shortcuts";
 import { VideoSubscriptions } from "../video/subscriptions";
 import { SubscriptionsContext } from "../components/VideoCanvas";
@@ -25,9 +25,10 @@ import { Icon } from "../components/Icon";
 export type Panel = "chat" | "participants" | null;
 
 export function Meeting({ join, request }: { join: JoinResult; request: JoinRequest }) {
-  const { bridge, settings, onRoomEvent } = useApp();
+  const { bridge, settings, onRoomEvent, reloadSettings, deviceCaptions } = useApp();
   const { go } = useNav();
-  const [state, dispatch] = useReducer(meetingReducer, join, initialMeeting);
+  // On-device captions may have started during `join`, before this screen listened.
+  const [state, dispatch] = useReducer(meetingReducer, join, (j) => initialMeeting(j, deviceCaptions()));
   const [micOn, setMicOn] = useState(request.micOn);
   const [camOn, setCamOn] = useState(request.cameraOn);
   const [panel, setPanel] = useState<Panel>(null);
@@ -38,6 +39,8 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
   const [showShortcuts, setShowShortcuts] = useState(false);
   const [reactionsOpen, setReactionsOpen] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  /** A passing piece of good news (e.g. the transcript was saved), in a status banner. */
+  const [info, setInfo] = useState<string | null>(null);
   const [waitingSeen, setWaitingSeen] = useState(0);
   /** The organiser's view of the lobby. */
   const [waiting, setWaiting] = useState<WaitingParticipant[]>([]);
@@ -63,6 +66,15 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
           setNotice(t(`meeting.deviceLost.${e.kind}`));
           if (e.kind === "camera") setCamOn(false);
           if (e.kind === "microphone") setMicOn(false);
+          return;
+        }
+        if (e.type === "onDeviceCaptions") {
+          dispatch(e);
+          if (e.state === "failed") {
+            setNotice(e.code ? errorText(e.code) : `${t("meeting.deviceCaptionsFailed")} ${e.reason ?? ""}`.trim());
+          } else if (e.state === "off" && e.transcriptId) {
+            setInfo(t("meeting.transcriptSaved"));
+          }
           return;
         }
         if (e.type === "micLevel") {
@@ -108,10 +120,8 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
       }
     : undefined;
 
-  const showError = (e: unknown) => {
-    const err = toAppError(e);
-    setNotice(`${t(`error.${err.code}.title`)} ${t(`error.${err.code}.action`)}`);
-  };
+  const showError = (e: unknown) => setNotice(errorText(toAppError(e).code));
+  const deviceCaptionsLocked = settings.locked.includes("onDeviceCaptions");
 
   const actions = {
     async toggleMic(force?: boolean) {
@@ -146,6 +156,22 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
         await bridge.call("set_hand_raised", { raised });
       } catch (e) {
         dispatch({ type: "ui/localUpdated", patch: { handRaisedAt: raised ? null : new Date().toISOString() } });
+        showError(e);
+      }
+    },
+    /** On-device captions on or off for this meeting (the command also saves the setting). */
+    async toggleDeviceCaptions() {
+      if (deviceCaptionsLocked) return showError({ code: "not_allowed", message: "" });
+      const before = state.deviceCaptions;
+      const next = !deviceCaptionsActive(before);
+      dispatch({ type: "ui/deviceCaptionsRequested", enabled: next });
+      // Turning them on means wanting to read them.
+      if (next) setCaptionsOn(true);
+      try {
+        await bridge.call("set_on_device_captions", { enabled: next });
+        void reloadSettings().catch(() => undefined);
+      } catch (e) {
+        dispatch({ type: "ui/deviceCaptionsRestored", status: before });
         showError(e);
       }
     },
@@ -228,6 +254,11 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
     const timer = setTimeout(() => setNotice(null), 6000);
     return () => clearTimeout(timer);
   }, [notice]);
+  useEffect(() => {
+    if (info === null) return;
+    const timer = setTimeout(() => setInfo(null), 6000);
+    return () => clearTimeout(timer);
+  }, [info]);
 
   const local = state.participants.find((p) => p.isLocal);
   const handRaised = (local?.handRaisedAt ?? null) !== null;
@@ -243,6 +274,11 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
         {notice && (
           <div class="banner warn" role="alert">
             {notice}
+          </div>
+        )}
+        {info && (
+          <div class="banner" role="status" data-testid="meeting-info">
+            {info}
           </div>
         )}
         <LobbyRequests waiting={waiting} onAnswer={answerLobby} />
@@ -288,6 +324,9 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
           panel={panel}
           unread={state.unread}
           captionsOn={captionsOn}
+          deviceCaptions={state.deviceCaptions}
+          deviceCaptionsLocked={deviceCaptionsLocked}
+          onToggleDeviceCaptions={() => void actions.toggleDeviceCaptions()}
           reactionsOpen={reactionsOpen}
           setReactionsOpen={setReactionsOpen}
           lowBandwidth={lowBandwidth}
@@ -305,6 +344,11 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
       </main>
     </SubscriptionsContext.Provider>
   );
+}
+
+/** An error code as the meeting's banner says it: what happened, then what to do. */
+function errorText(code: ErrorCode): string {
+  return `${t(`error.${code}.title`)} ${t(`error.${code}.action`)}`;
 }
 
 function useSize(ref: { current: HTMLElement | null }): Size {
