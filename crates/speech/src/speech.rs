@@ -28,6 +28,8 @@
 pub mod audio;
 pub mod ct2;
 pub mod diarize;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod ggml;
 #[cfg(feature = "keychain")]
 pub mod keychain_key;

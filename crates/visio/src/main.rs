@@ -13,7 +13,6 @@ mod account_cmd;
 mod captions_cmd;
 mod devices_cmd;
 mod join;
-mod model_fetch;
 mod speech_cmd;
 
 #[derive(Parser)]

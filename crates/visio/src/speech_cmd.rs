@@ -113,7 +113,7 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
                         .with_context(|| format!("reading the CA file {}", path.display()))?,
                 );
             }
-            let fetch = crate::model_fetch::FetchModel {
+            let fetch = speech::fetch::FetchModel {
                 url,
                 sha256: sha256.context("a download needs --sha256")?,
                 name,
@@ -122,7 +122,7 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
                 proxy: network.proxy.clone(),
             };
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let m = rt.block_on(crate::model_fetch::install_from_url(&store, &dir, &fetch))?;
+            let m = rt.block_on(speech::fetch::install_from_url(&store, &dir, &fetch))?;
             println!(
                 "installed {} ({} MB, sha256 {})",
                 m.path.display(),
