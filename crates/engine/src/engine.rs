@@ -619,6 +619,10 @@ pub(crate) enum Command {
         decode: bool,
     },
     RequestKeyframe(String),
+    AudioFrames {
+        remote: bool,
+        local: bool,
+    },
     Disconnect(oneshot::Sender<()>),
 }
 
@@ -822,6 +826,14 @@ impl Room {
                 track_sid: track_sid.to_owned(),
                 decode,
             })
+            .map_err(|_| EngineError::Disconnected)
+    }
+
+    /// Turns [`RoomOptions::audio_frames`] and [`RoomOptions::local_audio_frames`] on or off
+    /// during the session: on-device captions the user switches on in a meeting.
+    pub fn set_audio_frames(&self, remote: bool, local: bool) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::AudioFrames { remote, local })
             .map_err(|_| EngineError::Disconnected)
     }
 

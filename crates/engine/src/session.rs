@@ -1959,6 +1959,10 @@ impl Session {
                         }
                     }
                     Some(Command::RequestKeyframe(track_sid)) => self.request_keyframe(&track_sid),
+                    Some(Command::AudioFrames { remote, local }) => {
+                        self.audio_frames = remote;
+                        self.local_audio_frames = local;
+                    }
                     Some(Command::Disconnect(tx)) => {
                         self.leave().await;
                         let _ = tx.send(());
