@@ -18,7 +18,7 @@
 //! Keys (all optional; the README's "IT policy" section is the reference for administrators):
 //! `default_server`, `allowed_servers`, `proxy`, `ca_certificates`, `speech_model_url`, and a
 //! `[locked]` table of forced settings (`captions`, `lowBandwidth`, `language`, `localServer`,
-//! `displayName`).
+//! `displayName`, `onDeviceCaptions`, `publishMyCaptions`, `saveTranscripts`).
 //!
 //! A malformed policy never stops the app: [`load`] returns the built-in defaults together with
 //! a [`PolicyError`] naming the file and line, which the app shows (and logs) so IT can fix it.
@@ -90,6 +90,12 @@ pub struct LockedSettings {
     pub language: Option<Language>,
     pub local_server: Option<bool>,
     pub display_name: Option<String>,
+    /// Captions computed on this machine (needs an installed model).
+    pub on_device_captions: Option<bool>,
+    /// Whether users may send their own microphone's captions to the room.
+    pub publish_my_captions: Option<bool>,
+    /// Whether on-device captions are kept as an encrypted transcript.
+    pub save_transcripts: Option<bool>,
 }
 
 /// The IT policy as written by the administrator.
@@ -128,6 +134,14 @@ pub struct Settings {
     pub local_server: bool,
     /// The server the user last chose; empty means the policy's default.
     pub server: Option<String>,
+    /// Captions computed on this machine from each participant's audio.
+    pub on_device_captions: bool,
+    /// The installed speech model for them; `None`: the best installed.
+    pub captions_model: Option<String>,
+    /// Send the captions of my own microphone to the room (opt-in).
+    pub publish_my_captions: bool,
+    /// Keep an encrypted transcript of each meeting's on-device captions.
+    pub save_transcripts: bool,
 }
 
 impl Default for Settings {
@@ -142,6 +156,10 @@ impl Default for Settings {
             speaker_id: None,
             local_server: true,
             server: None,
+            on_device_captions: false,
+            captions_model: None,
+            publish_my_captions: false,
+            save_transcripts: true,
         }
     }
 }
@@ -353,6 +371,9 @@ fn differs(a: &Settings, b: &Settings, name: &str) -> bool {
         "language" => a.language != b.language,
         "localServer" => a.local_server != b.local_server,
         "displayName" => a.display_name != b.display_name,
+        "onDeviceCaptions" => a.on_device_captions != b.on_device_captions,
+        "publishMyCaptions" => a.publish_my_captions != b.publish_my_captions,
+        "saveTranscripts" => a.save_transcripts != b.save_transcripts,
         // The server is corrected, not refused: a disallowed choice falls back to the default.
         _ => false,
     }
@@ -381,6 +402,18 @@ pub fn merge(policy: &Policy, mut settings: Settings) -> EffectiveSettings {
     if let Some(v) = &l.display_name {
         settings.display_name = v.clone();
         locked.push("displayName".to_string());
+    }
+    if let Some(v) = l.on_device_captions {
+        settings.on_device_captions = v;
+        locked.push("onDeviceCaptions".to_string());
+    }
+    if let Some(v) = l.publish_my_captions {
+        settings.publish_my_captions = v;
+        locked.push("publishMyCaptions".to_string());
+    }
+    if let Some(v) = l.save_transcripts {
+        settings.save_transcripts = v;
+        locked.push("saveTranscripts".to_string());
     }
     let allowed = |s: &str| server_allowed(policy, s);
     match &settings.server {
