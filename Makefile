@@ -130,7 +130,7 @@ e2e-deps:
 # The real app end to end, under Xvfb inside its own session bus, driven through its UI.
 test-e2e: deps build e2e-deps
 	dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" \
-	  env VISIO_BIN=$(VISIO) PATH="$(HOME)/.cargo/bin:$$PATH" $(PYTEST) tests/e2e
+	  env $(SPEECH_ENV) VISIO_BIN=$(VISIO) PATH="$(HOME)/.cargo/bin:$$PATH" $(PYTEST) tests/e2e
 
 build-release:
 	cargo build --release -p visio

@@ -29,6 +29,16 @@ fn main() {
         "whoami",
         "set_pin",
         "unlock_with_pin",
+        "list_models",
+        "install_model",
+        "verify_model",
+        "remove_model",
+        "set_on_device_captions",
+        "list_transcripts",
+        "get_transcript",
+        "search_transcripts",
+        "export_transcript",
+        "delete_transcript",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -36,6 +36,13 @@ pub enum ErrorCode {
     OfflineLocked,
     NoOfflinePin,
     WeakPin,
+    /// No speech model installed (or not the one chosen).
+    ModelMissing,
+    /// A speech model that is damaged, of an unknown format, or not the one announced.
+    ModelInvalid,
+    /// The voice-activity model or ONNX Runtime is missing.
+    SpeechUnavailable,
+    TranscriptMissing,
     NotConnected,
     Protocol,
     Internal,
@@ -193,6 +200,11 @@ pub struct SettingsPatch {
     pub microphone_id: Option<Option<String>>,
     #[serde(default, with = "double_option")]
     pub speaker_id: Option<Option<String>>,
+    pub on_device_captions: Option<bool>,
+    #[serde(default, with = "double_option")]
+    pub captions_model: Option<Option<String>>,
+    pub publish_my_captions: Option<bool>,
+    pub save_transcripts: Option<bool>,
 }
 
 /// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).
@@ -333,6 +345,23 @@ pub struct JoinResult {
     pub participants: Vec<Participant>,
 }
 
+/// Who computed a caption: the room's agents, or this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptionSource {
+    Room,
+    Device,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDeviceState {
+    Starting,
+    On,
+    Off,
+    Failed,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionState {
@@ -392,6 +421,17 @@ pub enum RoomEvent {
         text: String,
         #[serde(rename = "final")]
         is_final: bool,
+        source: CaptionSource,
+    },
+    /// On-device captions started, stopped (with the transcript saved, if any) or failed.
+    OnDeviceCaptions {
+        state: OnDeviceState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<ErrorCode>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        transcript_id: Option<String>,
     },
     Notification {
         kind: String,
@@ -562,8 +602,20 @@ mod tests {
             segment_id: "s".into(),
             text: "hi".into(),
             is_final: false,
+            source: CaptionSource::Device,
         };
         assert_eq!(serde_json::to_value(&e).unwrap()["final"], false);
+        assert_eq!(serde_json::to_value(&e).unwrap()["source"], "device");
+        let e = RoomEvent::OnDeviceCaptions {
+            state: OnDeviceState::Failed,
+            code: Some(ErrorCode::ModelMissing),
+            reason: Some("no model".into()),
+            transcript_id: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"type": "onDeviceCaptions", "state": "failed", "code": "model_missing", "reason": "no model"})
+        );
         let e = RoomEvent::ConnectionState {
             state: ConnectionState::Disconnected,
             reason: None,

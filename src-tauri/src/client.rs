@@ -15,6 +15,7 @@ use visio_api::{AdminAuth, VisioClient};
 use crate::bridge::*;
 use crate::links;
 use crate::local_media::LocalMedia;
+use crate::on_device::{self, DeviceCaptions, MeetingInfo};
 use crate::settings::{now_iso, Store};
 use crate::video_lane::VideoLane;
 
@@ -65,7 +66,13 @@ struct Meeting {
     room_key: String,
     token: String,
     is_admin: bool,
+    room_code: String,
+    /// On-device captions, when on; the event pump feeds them audio.
+    captions: CaptionsSlot,
+    emit: Emit,
 }
+
+type CaptionsSlot = Arc<Mutex<Option<DeviceCaptions>>>;
 
 /// What the event pump and the commands both read and change.
 struct Shared {
@@ -313,12 +320,14 @@ impl Client {
             sent: HashMap::new(),
         }));
         let _ = self.store.add_recent(&room_ref, now_iso());
+        let captions: CaptionsSlot = Arc::default();
         let pump = tokio::spawn(pump(
             events,
             room.clone(),
             shared.clone(),
             self.lane.clone(),
             self.emit.clone(),
+            captions.clone(),
         ));
         let result = {
             let s = shared.lock().map_err(internal)?;
@@ -340,7 +349,20 @@ impl Client {
             room_key: visio_room.key().to_owned(),
             token: access.token,
             is_admin: visio_room.is_administrable,
+            room_code: room_ref.room_code.clone(),
+            captions,
+            emit: self.emit.clone(),
         });
+        if self.store.settings().on_device_captions {
+            // In the background: loading a model takes a moment, and a missing one must not
+            // stop the meeting (the UI hears of it by the `onDeviceCaptions` event).
+            if let Some(m) = slot.as_ref() {
+                let start = m.captions_starter(&self.store.settings());
+                tokio::spawn(async move {
+                    let _ = start.await;
+                });
+            }
+        }
         Ok(result)
     }
 
@@ -513,6 +535,33 @@ impl Client {
         self.local_media.off();
     }
 
+    /// Turns on-device captions on or off: saved as the setting, and applied at once in a
+    /// meeting. Turning them on checks first that a model and the speech runtime are here.
+    pub async fn set_on_device_captions(&self, enabled: bool) -> CmdResult<()> {
+        if enabled {
+            let s = self.store.settings();
+            on_device::choose_model(s.captions_model.as_deref())?;
+            on_device::speech_runtime()
+                .map_err(|m| AppError::new(ErrorCode::SpeechUnavailable, m))?;
+        }
+        self.store.update_settings(SettingsPatch {
+            on_device_captions: Some(enabled),
+            ..Default::default()
+        })?;
+        let m = self.meeting.lock().await;
+        let Some(m) = m.as_ref() else { return Ok(()) };
+        if enabled {
+            let running = m.captions.lock().map(|c| c.is_some()).unwrap_or(false);
+            if running {
+                return Ok(());
+            }
+            m.captions_starter(&self.store.settings()).await
+        } else {
+            stop_device_captions(&m.captions, &m.room, &m.emit).await;
+            Ok(())
+        }
+    }
+
     async fn with_meeting<T>(&self, f: impl AsyncFnOnce(&Meeting) -> CmdResult<T>) -> CmdResult<T> {
         let m = self.meeting.lock().await;
         let m = m
@@ -646,13 +695,94 @@ impl Client {
 }
 
 impl Meeting {
+    /// A future that loads the model and starts on-device captions for this meeting.
+    fn captions_starter(
+        &self,
+        settings: &Settings,
+    ) -> impl std::future::Future<Output = CmdResult<()>> + Send + 'static {
+        let shared = self.shared.clone();
+        let local_identity = shared
+            .lock()
+            .map(|s| s.local.identity.clone())
+            .unwrap_or_default();
+        let names: on_device::Names = Arc::new(move |id| {
+            let s = shared.lock().ok()?;
+            if s.local.identity == id {
+                Some(s.local.name.clone())
+            } else {
+                s.remote.get(id).map(|p| p.name.clone())
+            }
+        });
+        let info = MeetingInfo {
+            room: self.room.clone(),
+            room_code: self
+                .room_code
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect(),
+            local_identity,
+            names,
+            publish_mine: settings.publish_my_captions,
+            save_transcript: settings.save_transcripts,
+        };
+        let model = settings.captions_model.clone();
+        let (slot, emit, room) = (self.captions.clone(), self.emit.clone(), self.room.clone());
+        async move {
+            use crate::bridge::OnDeviceState as S;
+            emit(on_device::state_event(S::Starting, None, None));
+            let publish_mine = info.publish_mine;
+            let started = {
+                let emit = emit.clone();
+                tokio::task::spawn_blocking(move || {
+                    DeviceCaptions::start(model.as_deref(), info, emit)
+                })
+                .await
+                .map_err(internal)
+                .and_then(|r| r)
+            };
+            match started {
+                Ok(c) => {
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Some(c);
+                    }
+                    room.set_audio_frames(true, publish_mine)?;
+                    emit(on_device::state_event(S::On, None, None));
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!("on-device captions not started: {e}");
+                    emit(on_device::state_event(S::Failed, Some(&e), None));
+                    Err(e)
+                }
+            }
+        }
+    }
+
     async fn leave(self) {
+        stop_device_captions(&self.captions, &self.room, &self.emit).await;
         self.pump.abort();
         let _ = self.pump.await;
         match Arc::try_unwrap(self.room) {
             Ok(room) => room.disconnect().await,
             Err(room) => drop(room),
         }
+    }
+}
+
+/// Stops on-device captions, if on: the last captions are finished and the transcript saved.
+async fn stop_device_captions(slot: &CaptionsSlot, room: &Room, emit: &Emit) {
+    use crate::bridge::OnDeviceState as S;
+    let Some(c) = slot.lock().ok().and_then(|mut s| s.take()) else {
+        return;
+    };
+    let _ = room.set_audio_frames(false, false);
+    match tokio::task::spawn_blocking(move || c.stop()).await {
+        Ok(Ok(id)) => emit(on_device::state_event(S::Off, None, id)),
+        Ok(Err(e)) => {
+            tracing::warn!("transcript not saved: {e}");
+            emit(on_device::state_event(S::Failed, Some(&e), None));
+        }
+        Err(e) => tracing::warn!("on-device captions did not stop cleanly: {e}"),
     }
 }
 
@@ -774,10 +904,34 @@ async fn pump(
     shared: Arc<Mutex<Shared>>,
     lane: VideoLane,
     emit: Emit,
+    captions: CaptionsSlot,
 ) {
     use engine::RoomEvent as E;
     while let Some(e) = events.recv().await {
         let out: Vec<RoomEvent> = match e {
+            E::AudioFrameReceived {
+                participant_identity,
+                track_sid,
+                sample_rate,
+                samples,
+            } => {
+                if let Some(c) = captions.lock().ok().as_deref().and_then(Option::as_ref) {
+                    c.push(&participant_identity, &track_sid, sample_rate, &samples);
+                }
+                continue;
+            }
+            E::LocalAudioFrame {
+                track_sid,
+                sample_rate,
+                samples,
+            } => {
+                if let Some(c) = captions.lock().ok().as_deref().and_then(Option::as_ref) {
+                    if c.wants_local_audio() {
+                        c.push(c.local_identity(), &track_sid, sample_rate, &samples);
+                    }
+                }
+                continue;
+            }
             E::VideoFrameReceived {
                 track_sid, frame, ..
             } => {
@@ -860,6 +1014,9 @@ async fn pump(
                         p.tracks.retain(|t| t.sid != publication.sid);
                     }
                     s.sent.remove(&publication.sid);
+                }
+                if let Some(c) = captions.lock().ok().as_deref().and_then(Option::as_ref) {
+                    c.end_track(&publication.sid);
                 }
                 lane.clear(&publication.sid);
                 vec![RoomEvent::TrackUnpublished {
@@ -986,6 +1143,7 @@ async fn pump(
                 segment_id: c.segment_id,
                 text: c.text,
                 is_final: c.is_final,
+                source: CaptionSource::Room,
             }],
             E::DeviceUnavailable { kind, reason } => {
                 vec![RoomEvent::DeviceUnavailable { kind, reason }]

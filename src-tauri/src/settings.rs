@@ -109,6 +109,24 @@ impl Store {
                 "captions",
                 patch.captions.is_some_and(|v| v != effective.captions),
             ),
+            (
+                "onDeviceCaptions",
+                patch
+                    .on_device_captions
+                    .is_some_and(|v| v != effective.on_device_captions),
+            ),
+            (
+                "publishMyCaptions",
+                patch
+                    .publish_my_captions
+                    .is_some_and(|v| v != effective.publish_my_captions),
+            ),
+            (
+                "saveTranscripts",
+                patch
+                    .save_transcripts
+                    .is_some_and(|v| v != effective.save_transcripts),
+            ),
         ];
         let locked = |n: &str| effective.locked.iter().any(|l| l == n);
         if let Some((n, _)) = changes.iter().find(|(n, changed)| *changed && locked(n)) {
@@ -130,6 +148,27 @@ impl Store {
         }
         if let Some(v) = patch.captions.filter(|_| !locked("captions")) {
             s.captions = v;
+        }
+        if let Some(v) = patch
+            .on_device_captions
+            .filter(|_| !locked("onDeviceCaptions"))
+        {
+            s.on_device_captions = v;
+        }
+        if let Some(v) = patch
+            .publish_my_captions
+            .filter(|_| !locked("publishMyCaptions"))
+        {
+            s.publish_my_captions = v;
+        }
+        if let Some(v) = patch
+            .save_transcripts
+            .filter(|_| !locked("saveTranscripts"))
+        {
+            s.save_transcripts = v;
+        }
+        if let Some(v) = patch.captions_model {
+            s.captions_model = v;
         }
         if let Some(v) = patch.camera_id {
             s.camera_id = v;

@@ -36,8 +36,9 @@
 //! microphone, the speaker (with a test sound), rooms with a waiting room (the `lobby` event,
 //! `cancel_join`; an organiser admits from the meeting) and moderation by the room's
 //! organiser (mute, remove) are real. Captions shown are those the room's agents send
-//! (`lk.transcription`); on-device captions are not in the app yet. Changing devices during
-//! a meeting needs an engine API that does not exist yet.
+//! (`lk.transcription`) and, when the user turns them on, those computed on this machine
+//! ([`on_device`]: Whisper models, live captions, encrypted transcripts). Changing devices
+//! during a meeting needs an engine API that does not exist yet.
 //!
 //! Without a GPU the app sets `WEBKIT_DISABLE_DMABUF_RENDERER=1` before WebKit starts (see
 //! [`has_render_node`]).
@@ -47,6 +48,7 @@ pub mod bridge;
 pub mod client;
 pub mod links;
 pub mod local_media;
+pub mod on_device;
 pub mod settings;
 pub mod video_lane;
 
@@ -252,6 +254,92 @@ async fn set_low_bandwidth(c: AppState<'_>, request: LowBandwidthRequest) -> Cmd
     c.set_low_bandwidth(request.mode).await
 }
 
+#[derive(serde::Deserialize)]
+struct NameRequest {
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct IdRequest {
+    id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct QueryRequest {
+    query: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ExportRequest {
+    id: String,
+    format: String,
+}
+
+#[derive(serde::Deserialize)]
+struct EnabledRequest {
+    enabled: bool,
+}
+
+#[tauri::command]
+fn list_models(c: AppState<'_>) -> CmdResult<on_device::ModelsInfo> {
+    on_device::list_models(c.settings().speech_model_url.clone())
+}
+
+#[tauri::command]
+async fn install_model(
+    c: AppState<'_>,
+    request: on_device::InstallModelRequest,
+) -> CmdResult<on_device::SpeechModel> {
+    let s = c.settings();
+    on_device::install_model(request, &s.network, s.speech_model_url.clone()).await
+}
+
+#[tauri::command]
+async fn verify_model(request: NameRequest) -> CmdResult<on_device::SpeechModel> {
+    on_device::verify_model(request.name).await
+}
+
+#[tauri::command]
+fn remove_model(request: NameRequest) -> CmdResult<()> {
+    on_device::remove_model(&request.name)
+}
+
+#[tauri::command]
+async fn set_on_device_captions(c: AppState<'_>, request: EnabledRequest) -> CmdResult<()> {
+    c.set_on_device_captions(request.enabled).await
+}
+
+#[tauri::command]
+async fn list_transcripts() -> CmdResult<Vec<on_device::TranscriptSummary>> {
+    on_device::list_transcripts().await
+}
+
+#[tauri::command]
+async fn get_transcript(request: IdRequest) -> CmdResult<on_device::TranscriptView> {
+    on_device::get_transcript(request.id).await
+}
+
+#[tauri::command]
+async fn search_transcripts(request: QueryRequest) -> CmdResult<Vec<on_device::TranscriptHit>> {
+    on_device::search_transcripts(request.query).await
+}
+
+#[tauri::command]
+async fn export_transcript(request: ExportRequest) -> CmdResult<on_device::Exported> {
+    // `VISIO_EXPORT_DIR` for tests; the user's Downloads folder otherwise.
+    let dir = std::env::var_os("VISIO_EXPORT_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(dirs::download_dir)
+        .or_else(dirs::home_dir)
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    on_device::export_transcript(request.id, &request.format, dir).await
+}
+
+#[tauri::command]
+fn delete_transcript(request: IdRequest) -> CmdResult<()> {
+    on_device::delete_transcript(&request.id)
+}
+
 /// The app with every command registered, on any Tauri runtime (tests use the mock one).
 pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
     let launch = Launch {
@@ -310,6 +398,16 @@ pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
             send_reaction,
             set_video_subscriptions,
             set_low_bandwidth,
+            list_models,
+            install_model,
+            verify_model,
+            remove_model,
+            set_on_device_captions,
+            list_transcripts,
+            get_transcript,
+            search_transcripts,
+            export_transcript,
+            delete_transcript,
             accounts::list_profiles,
             accounts::add_profile,
             accounts::login,

@@ -436,6 +436,7 @@ async fn agent_captions_reach_the_ui_attributed_to_the_speaker() {
                 segment_id,
                 text,
                 is_final,
+                source: visio_desktop::bridge::CaptionSource::Room,
             } => Some((
                 participant_identity.clone(),
                 segment_id.clone(),
