@@ -27,6 +27,8 @@ pub enum ModelError {
         expected: String,
         found: String,
     },
+    #[error("{name} is damaged, or not a whole whisper.cpp model: {reason}")]
+    Damaged { name: String, reason: String },
     #[error("no model named {0:?} is installed")]
     NotInstalled(String),
     #[error("model names are letters, digits, '.', '-' and '_' only: {0:?}")]
@@ -126,6 +128,12 @@ impl ModelStore {
         } else {
             return Err(ModelError::UnknownFormat(source.display().to_string()));
         };
+        crate::ggml_check::check(std::io::Cursor::new(&bytes), bytes.len() as u64).map_err(
+            |reason| ModelError::Damaged {
+                name: source.display().to_string(),
+                reason,
+            },
+        )?;
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         // Write aside, then rename: a full disk or a crash never leaves half a model in place.
         let tmp = self.dir.join(format!(".{name}.partial"));
@@ -266,11 +274,19 @@ mod tests {
     #[test]
     fn install_verify_list_and_detect_damage() {
         let dir = tmp();
-        let src = dir.join("ggml-fake.bin");
-        let mut content = GGML_MAGIC.to_vec();
-        content.extend(b"rest of a model");
-        std::fs::write(&src, &content).expect("write");
         let store = ModelStore::new(dir.join("store"));
+        // The magic alone is not a model: whisper.cpp would abort on it.
+        let fake = dir.join("ggml-fake.bin");
+        let mut bad = GGML_MAGIC.to_vec();
+        bad.extend(b"rest of a model");
+        std::fs::write(&fake, &bad).expect("write");
+        assert!(matches!(
+            store.install(&fake, "tiny", None),
+            Err(ModelError::Damaged { .. })
+        ));
+        let src = dir.join("ggml-tiny.bin");
+        let content = crate::ggml_check::tiny();
+        std::fs::write(&src, &content).expect("write");
         let wrong = store.install(&src, "tiny", Some("00"));
         assert!(matches!(wrong, Err(ModelError::Checksum { .. })));
         let info = store

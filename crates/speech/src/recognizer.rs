@@ -52,6 +52,9 @@ impl Recognizer {
         if !model.is_file() {
             return Err(fail("no such file".into()));
         }
+        // whisper.cpp aborts the process on some damaged headers: check the layout first.
+        crate::ggml_check::check_model_file(model)
+            .map_err(|r| fail(format!("damaged, or not a whisper.cpp model: {r}")))?;
         let ctx = WhisperContext::new_with_params(model, WhisperContextParameters::default())
             .map_err(|e| fail(e.to_string()))?;
         let multilingual = ctx.is_multilingual();

@@ -31,6 +31,7 @@ pub mod diarize;
 #[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod ggml;
+pub mod ggml_check;
 #[cfg(feature = "keychain")]
 pub mod keychain_key;
 pub mod models;
