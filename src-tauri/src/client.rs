@@ -555,7 +555,15 @@ impl Client {
             if running {
                 return Ok(());
             }
-            m.captions_starter(&self.store.settings()).await
+            let started = m.captions_starter(&self.store.settings()).await;
+            if started.is_err() {
+                // Not left on: the next meeting would fail the same way.
+                let _ = self.store.update_settings(SettingsPatch {
+                    on_device_captions: Some(false),
+                    ..Default::default()
+                });
+            }
+            started
         } else {
             stop_device_captions(&m.captions, &m.room, &m.emit).await;
             Ok(())

@@ -23,7 +23,12 @@ export function Captions({ on, captions, participants }: { on: boolean; captions
             data-identity={c.identity}
           >
             <strong>{names.get(c.identity) ?? c.identity}</strong>{" "}
-            {c.source === "device" && <span class="caption-source">{t("captions.onDevice")}</span>} {c.text}
+            {c.source === "device" && (
+              <>
+                <span class="caption-source">{t("captions.onDevice")}</span>{" "}
+              </>
+            )}
+            {c.text}
           </p>
         ))}
     </div>
