@@ -139,7 +139,7 @@ pub fn check<R: Read + Seek>(inner: R, len: u64) -> Result<(), String> {
                 .filter(|&e| e <= len)
                 .ok_or_else(|| format!("{what}: more elements than the file holds"))?;
         }
-        if elements % block != 0 {
+        if !elements.is_multiple_of(block) {
             return Err(format!("{what}: {elements} elements in blocks of {block}"));
         }
         r.skip(name_len as u64, &what)?;
