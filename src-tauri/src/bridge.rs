@@ -205,6 +205,16 @@ pub struct SettingsPatch {
     pub captions_model: Option<Option<String>>,
     pub publish_my_captions: Option<bool>,
     pub save_transcripts: Option<bool>,
+    #[serde(default, with = "double_option_u32")]
+    pub caption_threads: Option<Option<u32>>,
+}
+
+/// [`double_option`] for a number.
+mod double_option_u32 {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+        Option::<u32>::deserialize(d).map(Some)
+    }
 }
 
 /// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).

@@ -732,6 +732,7 @@ impl Meeting {
             names,
             publish_mine: settings.publish_my_captions,
             save_transcript: settings.save_transcripts,
+            threads: settings.caption_threads,
         };
         let model = settings.captions_model.clone();
         let (slot, emit, room) = (self.captions.clone(), self.emit.clone(), self.room.clone());

@@ -520,6 +520,8 @@ pub struct MeetingInfo {
     pub names: Names,
     pub publish_mine: bool,
     pub save_transcript: bool,
+    /// Cores the user allows for captions (`None`: half the machine's).
+    pub threads: Option<u32>,
 }
 
 /// Live captions of one meeting, computed here. The event pump feeds it audio; captions go
@@ -541,9 +543,12 @@ impl DeviceCaptions {
         let (runtime, vad) =
             speech_runtime().map_err(|m| AppError::new(ErrorCode::SpeechUnavailable, m))?;
         let mut config = CaptionsConfig::new(model, runtime, vad);
-        // Half the cores: the meeting's video and the UI need the rest.
+        // The cores the user allows, else half: the meeting's video and the UI need the rest.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        config.threads = (cores / 2).max(1);
+        config.threads = match info.threads {
+            Some(n) => (n as usize).clamp(1, cores),
+            None => (cores / 2).max(1),
+        };
         let (live, updates) = LiveCaptions::start(config).map_err(|e| {
             let code = match &e {
                 captions::CaptionsError::Onnx(_) => ErrorCode::SpeechUnavailable,

@@ -167,6 +167,11 @@ impl Store {
         {
             s.save_transcripts = v;
         }
+        if let Some(v) = patch.caption_threads {
+            // At least one, at most the machine's cores.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            s.caption_threads = v.map(|n| n.clamp(1, cores.max(1)));
+        }
         if let Some(v) = patch.captions_model {
             s.captions_model = v;
         }
@@ -304,6 +309,17 @@ mod tests {
         let again = Store::at(&dir).settings();
         assert_eq!(again.low_bandwidth, LowBandwidthMode::SpeakerOnly);
         assert_eq!(again.camera_id.as_deref(), Some("cam1"));
+        // Cores for captions: kept within the machine's, and back to automatic with null.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let s = store
+            .update_settings(SettingsPatch {
+                caption_threads: Some(Some(999)),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(s.caption_threads, Some(cores));
+        let p: SettingsPatch = serde_json::from_str(r#"{"captionThreads": null}"#).unwrap();
+        assert_eq!(store.update_settings(p).unwrap().caption_threads, None);
         std::fs::write(dir.join("settings.json"), "{not json").unwrap();
         assert_eq!(
             Store::at(&dir).settings().settings,

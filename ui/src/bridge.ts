@@ -112,6 +112,8 @@ export interface Settings {
   publishMyCaptions: boolean;
   /** Keep an encrypted transcript of each meeting's on-device captions. */
   saveTranscripts: boolean;
+  /** Processor cores on-device captions may use, all participants together; `null` = half the machine's. */
+  captionThreads: number | null;
   /** Names of the settings fixed by IT policy. */
   locked: string[];
 }

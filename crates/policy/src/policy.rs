@@ -142,6 +142,9 @@ pub struct Settings {
     pub publish_my_captions: bool,
     /// Keep an encrypted transcript of each meeting's on-device captions.
     pub save_transcripts: bool,
+    /// Processor cores on-device captions may use, all participants together; `None`: half
+    /// of the machine's (the meeting's video and the UI need the rest).
+    pub caption_threads: Option<u32>,
 }
 
 impl Default for Settings {
@@ -160,6 +163,7 @@ impl Default for Settings {
             captions_model: None,
             publish_my_captions: false,
             save_transcripts: true,
+            caption_threads: None,
         }
     }
 }

@@ -254,6 +254,7 @@ class MockBridge implements Bridge {
       speakerId: null,
       onDeviceCaptions: params.get("devicecaptions") !== null,
       captionsModel: null,
+      captionThreads: null,
       publishMyCaptions: false,
       saveTranscripts: true,
       locked,

@@ -376,6 +376,30 @@ function SpeechSettings({ models, run }: { models: SpeechModel[]; run: Run }) {
           {current !== null && !models.some((m) => m.name === current) && <option value={current}>{t("speech.notInstalled", { name: current })}</option>}
         </select>
       </div>
+      <div class="field">
+        <label for="caption-threads">
+          {t("speech.captionThreads")} {locked("captionThreads") && <LockedMark />}
+        </label>
+        <select
+          id="caption-threads"
+          data-testid="setting-caption-threads"
+          value={settings.captionThreads === null ? "" : String(settings.captionThreads)}
+          disabled={locked("captionThreads")}
+          aria-describedby="caption-threads-hint"
+          onChange={(e) => {
+            const v = e.currentTarget.value;
+            void run(() => updateSettings({ captionThreads: v === "" ? null : Number(v) }));
+          }}
+        >
+          <option value="">{t("speech.captionThreadsAuto")}</option>
+          {[1, 2, 4, 8].map((n) => (
+            <option key={n} value={String(n)}>
+              {n}
+            </option>
+          ))}
+        </select>
+        <p class="hint" id="caption-threads-hint">{t("speech.captionThreadsHint")}</p>
+      </div>
     </fieldset>
   );
 }
