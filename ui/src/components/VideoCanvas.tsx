@@ -31,6 +31,18 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
     // track that falls back from one path to the other keeps its canvas.
     let renderer: Renderer | null = null;
     let frames = 0;
+    // The canvas's size comes from a ResizeObserver, not a layout query per frame; `data-path`
+    // is written when it changes (`data-frames` every frame: tests and benchmarks count it).
+    let box = { width: 0, height: 0 };
+    const measure = () => {
+      const r = el.getBoundingClientRect();
+      const dpr = window.devicePixelRatio || 1;
+      box = { width: Math.round(r.width * dpr), height: Math.round(r.height * dpr) };
+    };
+    measure();
+    const sized = new ResizeObserver(measure);
+    sized.observe(el);
+    let path = "";
     let pending: Drawable | null = null;
     let raf = 0;
     const release = (d: Drawable | null) => {
@@ -50,17 +62,19 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
         renderer.draw(d.frame);
       } else {
         // Decoded pictures are drawn no larger than the canvas is on screen.
-        const r = el.getBoundingClientRect();
-        const dpr = window.devicePixelRatio || 1;
         try {
-          renderer.drawVideo(d.frame, Math.round(r.width * dpr), Math.round(r.height * dpr));
+          renderer.drawVideo(d.frame, box.width, box.height);
         } finally {
           d.frame.close();
         }
       }
       frames++;
       el.dataset.frames = String(frames);
-      el.dataset.path = d.kind === "video" ? "webcodecs" : "i420";
+      const p = d.kind === "video" ? "webcodecs" : "i420";
+      if (p !== path) {
+        path = p;
+        el.dataset.path = p;
+      }
     };
     const immediate = new URLSearchParams(location.search).get("draw") === "now";
     const detach = lane.attach(props.trackId, (frame) => {
@@ -71,6 +85,7 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
     });
     return () => {
       detach();
+      sized.disconnect();
       if (raf !== 0) cancelAnimationFrame(raf);
       release(pending);
       pending = null;
