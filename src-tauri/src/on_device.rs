@@ -486,26 +486,7 @@ pub async fn export_transcript(id: String, format: &str, dir: PathBuf) -> CmdRes
 }
 
 pub fn delete_transcript(id: &str) -> CmdResult<()> {
-    let ok = !id.is_empty()
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if !ok {
-        return Err(AppError::new(
-            ErrorCode::TranscriptMissing,
-            "no such transcript",
-        ));
-    }
-    let path = transcripts_dir().join(format!("{id}.vtx"));
-    std::fs::remove_file(&path).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound {
-            ErrorCode::TranscriptMissing
-        } else {
-            ErrorCode::Internal
-        };
-        AppError::new(code, format!("{}: {e}", path.display()))
-    })
+    Ok(vault().delete(id)?)
 }
 
 /// Display names by identity (a transcript names speakers, not identities).

@@ -157,6 +157,15 @@ impl<K: KeyProvider> Vault<K> {
         from_json(&v).ok_or_else(corrupt)
     }
 
+    /// Deletes the transcript `name` (no key needed).
+    pub fn delete(&self, name: &str) -> Result<(), VaultError> {
+        let path = self.path(name)?;
+        std::fs::remove_file(&path).map_err(|source| VaultError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
     /// Names of the stored transcripts, sorted.
     pub fn list(&self) -> Result<Vec<String>, VaultError> {
         let mut names = vec![];
@@ -243,6 +252,10 @@ mod tests {
         assert_eq!(hits[0].line.start_ms, 0);
         assert_eq!(v.search("camille").expect("search").len(), 1);
         assert_eq!(v.list().expect("list"), ["2026-11-23-hebdo"]);
+        assert!(matches!(v.delete("../etc"), Err(VaultError::BadName(_))));
+        v.save("gone", &sample()).expect("saved");
+        v.delete("gone").expect("deleted");
+        assert!(matches!(v.load("gone"), Err(VaultError::Io { .. })));
 
         // Another key cannot read it; an altered byte is refused.
         let other = Vault::new(&dir, MemoryKey([8; 32]));
