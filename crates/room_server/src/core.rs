@@ -285,6 +285,39 @@ impl DownTrack {
     }
 }
 
+/// Reliable data held for a participant whose subscriber channel is not open yet, bounded so
+/// a participant that never finishes connecting cannot make the server hoard memory.
+#[derive(Default)]
+struct DataBacklog {
+    packets: VecDeque<Vec<u8>>,
+    bytes: usize,
+}
+
+impl DataBacklog {
+    const MAX_PACKETS: usize = 256;
+    const MAX_BYTES: usize = 1 << 20;
+
+    /// Keeps the newest packets within the bounds (the oldest go first).
+    fn push(&mut self, bytes: &[u8]) {
+        if bytes.len() > Self::MAX_BYTES {
+            return;
+        }
+        self.bytes += bytes.len();
+        self.packets.push_back(bytes.to_vec());
+        while self.packets.len() > Self::MAX_PACKETS || self.bytes > Self::MAX_BYTES {
+            match self.packets.pop_front() {
+                Some(old) => self.bytes -= old.len(),
+                None => break,
+            }
+        }
+    }
+
+    fn take(&mut self) -> VecDeque<Vec<u8>> {
+        self.bytes = 0;
+        std::mem::take(&mut self.packets)
+    }
+}
+
 struct Participant {
     key: PKey,
     room: String,
@@ -301,6 +334,9 @@ struct Participant {
     pub_channels: HashMap<ChannelId, bool>,
     sub_reliable: Option<ChannelId>,
     sub_lossy: Option<ChannelId>,
+    /// Reliable packets for this participant that arrived before its subscriber's `_reliable`
+    /// channel opened (a chat message or caption sent while they join), sent once it opens.
+    sub_backlog: DataBacklog,
     sub_pending: Option<SdpPendingOffer>,
     down: Vec<DownTrack>,
     /// Loss and RTT seen on either leg since the last quality report.
@@ -749,6 +785,7 @@ impl Core {
             pub_channels: HashMap::new(),
             sub_reliable: None,
             sub_lossy: None,
+            sub_backlog: DataBacklog::default(),
             sub_pending: None,
             down: vec![],
             link: LinkStats::default(),
@@ -1554,6 +1591,11 @@ impl Core {
                                 p.sub_lossy = Some(id);
                             } else if label == "_reliable" {
                                 p.sub_reliable = Some(id);
+                                if let Some(mut ch) = p.subscriber.channel(id) {
+                                    for bytes in p.sub_backlog.take() {
+                                        let _ = ch.write(true, &bytes);
+                                    }
+                                }
                             }
                         }
                     },
@@ -1946,8 +1988,14 @@ impl Core {
         } else {
             o.sub_lossy
         };
-        if let Some(mut ch) = id.and_then(|id| o.subscriber.channel(id)) {
-            let _ = ch.write(true, bytes);
+        match id.and_then(|id| o.subscriber.channel(id)) {
+            Some(mut ch) => {
+                let _ = ch.write(true, bytes);
+            }
+            // Not open yet (still joining): reliable data waits for it, lossy data is dropped
+            // as it would be on the wire.
+            None if reliable => o.sub_backlog.push(bytes),
+            None => {}
         }
     }
 
@@ -2089,7 +2137,28 @@ impl UpTrackRef {
 
 #[cfg(test)]
 mod parked_stun_tests {
-    use super::is_stun;
+    use super::{is_stun, DataBacklog};
+
+    #[test]
+    fn data_backlog_keeps_the_newest_within_its_bounds() {
+        let mut b = DataBacklog::default();
+        for i in 0..300u32 {
+            b.push(&i.to_be_bytes());
+        }
+        let kept: Vec<_> = b.take().into_iter().collect();
+        assert_eq!(kept.len(), DataBacklog::MAX_PACKETS);
+        assert_eq!(kept[0], 44u32.to_be_bytes());
+        assert_eq!(kept.last().unwrap(), &299u32.to_be_bytes());
+        assert!(b.take().is_empty(), "taken once");
+        let big = vec![0u8; DataBacklog::MAX_BYTES / 2 + 1];
+        b.push(&big);
+        b.push(&big);
+        b.push(b"x");
+        let kept = b.take();
+        assert_eq!(kept.len(), 2, "the older big packet made room");
+        b.push(&vec![0u8; DataBacklog::MAX_BYTES + 1]);
+        assert!(b.take().is_empty(), "a packet over the bound is not kept");
+    }
 
     #[test]
     fn tells_stun_from_other_datagrams() {
