@@ -146,7 +146,7 @@ lint: ui/node_modules/.installed
 .PHONY: bench-speech
 bench-speech: deps
 	$(SPEECH_ENV) cargo test --release -p captions --test live_real -- --ignored --nocapture bench_caption_latency
-	$(SPEECH_ENV) cargo test --release -p speech --test base_multilingual_real --test transcribe_real_speech -- --nocapture
+	$(SPEECH_ENV) cargo test --release -p speech --test base_multilingual_real --test transcribe_real_speech --test quantize_real_model -- --nocapture
 
 # Benchmark of the room server with official SDK peers as load (prints figures, asserts nothing).
 bench-server: deps build-release

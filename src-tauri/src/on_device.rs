@@ -318,6 +318,7 @@ pub async fn install_model(
         max_bytes: MAX_MODEL_BYTES,
         extra_ca_pem,
         proxy: network.proxy.clone(),
+        weights: speech::models::Weights::default(),
     };
     Ok(speech::fetch::install_from_url(&store, &dir, &fetch)
         .await?

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use captions::{CaptionUpdate, CaptionsConfig, CaptionsError, LiveCaptions};
 
-use common::{env, espeak_48k, install, SENTENCES};
+use common::{env, espeak_48k, install, install_as, SENTENCES};
 
 /// Pushes each track's audio (1 s of silence, the sentence, 2 s of silence) in 20 ms chunks
 /// at real-time pace, all tracks side by side; returns the updates seen.
@@ -184,11 +184,19 @@ async fn bench_caption_latency() {
         .collect();
     // `VISIO_BENCH_MODELS=base` measures one model only.
     let only = std::env::var("VISIO_BENCH_MODELS").unwrap_or_default();
-    for name in ["tiny.en", "base"] {
+    // Models are stored in Q8_0 (`visio models install`'s default); base in f16 too, side by
+    // side, since that is what the quantisation is for.
+    let q8 = speech::models::Weights::Q8_0;
+    let f16 = speech::models::Weights::AsGiven;
+    for (name, model, weights) in [
+        ("tiny.en", "tiny.en", q8),
+        ("base", "base", q8),
+        ("base-f16", "base", f16),
+    ] {
         if !only.is_empty() && !only.split(',').any(|m| m == name) {
             continue;
         }
-        let Some(model) = install(&work, name) else {
+        let Some(model) = install_as(&work, model, name, weights) else {
             println!("| {name} | (model not available) | | | | | | |");
             continue;
         };
@@ -260,6 +268,6 @@ async fn bench_caption_latency() {
             );
         }
     }
-    println!("rerun: make bench-speech (VISIO_BENCH_MODELS=base for one model)");
+    println!("rerun: make bench-speech (VISIO_BENCH_MODELS=base,base-f16 for some models only)");
     std::fs::remove_dir_all(work).ok();
 }

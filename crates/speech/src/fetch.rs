@@ -55,6 +55,8 @@ pub struct FetchModel {
     /// PEM texts of extra certificate authorities.
     pub extra_ca_pem: Vec<String>,
     pub proxy: Option<String>,
+    /// How the installed model's weights are stored (see [`crate::models::Weights`]).
+    pub weights: crate::models::Weights,
 }
 
 /// Removes the download file however the fetch ends.
@@ -183,5 +185,5 @@ pub async fn install_from_url(
              the file is damaged or not the one announced; nothing installed"
         )));
     }
-    Ok(store.install(&partial.0, &f.name, Some(&expected))?)
+    Ok(store.install_as(&partial.0, &f.name, Some(&expected), f.weights)?)
 }

@@ -36,6 +36,7 @@ pub mod ggml_check;
 pub mod keychain_key;
 pub mod models;
 pub mod onnx;
+pub mod quantize;
 pub mod recognizer;
 pub mod transcript;
 pub mod vad;

@@ -32,8 +32,18 @@ pub fn espeak_48k(dir: &Path, i: usize, voice: &str, text: &str) -> Vec<i16> {
 }
 
 pub fn install(work: &Path, name: &str) -> Option<PathBuf> {
+    install_as(work, name, name, speech::models::Weights::default())
+}
+
+/// `model` (tiny.en or base) installed under `name` with its weights stored as `weights`.
+pub fn install_as(
+    work: &Path,
+    model: &str,
+    name: &str,
+    weights: speech::models::Weights,
+) -> Option<PathBuf> {
     let store = speech::models::ModelStore::new(work.join("models"));
-    let src = match name {
+    let src = match model {
         "tiny.en" => env("VISIO_WHISPER_CT2_TINY")?,
         _ => {
             let parts = std::env::var("VISIO_WHISPER_CT2_BASE_PARTS").ok()?;
@@ -43,7 +53,7 @@ pub fn install(work: &Path, name: &str) -> Option<PathBuf> {
     };
     Some(
         store
-            .install(&src, name, None)
+            .install_as(&src, name, None, weights)
             .expect("model installs")
             .path,
     )
