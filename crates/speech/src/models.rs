@@ -171,7 +171,13 @@ impl ModelStore {
             },
         )?;
         let bytes = if weights == Weights::Q8_0 && crate::quantize::is_f16(&bytes) {
-            crate::quantize::quantize_q8_0(&bytes)?.0
+            match crate::quantize::quantize_q8_0(&bytes) {
+                Ok((q8, _)) => q8,
+                // Q8_0 needs rows in whole 32-weight blocks (every released Whisper size has
+                // them); a model shaped otherwise still works as f16, so it is kept as given.
+                Err(crate::quantize::QuantizeError::Row { .. }) => bytes,
+                Err(e) => return Err(e.into()),
+            }
         } else {
             bytes
         };
@@ -333,7 +339,9 @@ mod tests {
         let info = store
             .install(&src, "tiny", Some(&sha256_hex(&content)))
             .expect("installed");
+        // Its 2-weight rows cannot be Q8_0 blocks: it is kept in f16, byte for byte.
         assert_eq!(info.sha256, sha256_hex(&content));
+        assert!(crate::quantize::is_f16(&std::fs::read(&info.path).expect("read")));
         assert_eq!(store.verify("tiny").expect("intact"), info);
         assert_eq!(store.list().expect("list").len(), 1);
         std::fs::write(&info.path, b"damaged").expect("write");
