@@ -205,10 +205,31 @@ def start_server(visio: str):
     return proc, f"http://127.0.0.1:{http}"
 
 
+def server_bytes_in(http: str) -> int:
+    """Bytes the room server received so far (all rooms), from its /debug/stats."""
+    try:
+        with urllib.request.urlopen(f"{http}/debug/stats", timeout=2) as r:
+            return int(json.loads(r.read())["bytes_in"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def bots_ingress(http: str, seconds: float = 6.0) -> float:
+    """Mbit/s the server receives from the bots alone (after 2 s to settle)."""
+    time.sleep(2)
+    in0, t0 = server_bytes_in(http), time.monotonic()
+    time.sleep(seconds)
+    return (server_bytes_in(http) - in0) * 8 / (time.monotonic() - t0) / 1e6
+
+
 def bots(visio: str, link: str, n: int, size: str, fps: int = 30):
     return [
         subprocess.Popen(
-            [visio, "join", link, "--name", f"bot{i}", "--fake-devices", "--video-size", size, "--fps", str(fps)],
+            # --no-decode: the bots receive (the server forwards to them as to anyone) but do
+            # not decode, so they do not take the CPU the app and Chromium are measured on
+            # (nine bots decoding each other's 360p were most of the 2 cores).
+            [visio, "join", link, "--name", f"bot{i}", "--fake-devices", "--video-size", size, "--fps", str(fps),
+             "--no-decode"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         for i in range(n)
@@ -310,6 +331,8 @@ class App:
 
 
 SKIP = ("tauri-driver", "WebKitWebDriver")
+# The app's window (src-tauri/tauri.conf.json), given to Chromium too.
+APP_WINDOW = "1280,800"
 
 
 def cold_start(app_bin: str) -> list[float]:
@@ -383,21 +406,25 @@ class Reports(BaseHTTPRequestHandler):
 def meeting(args, seconds: float = 15.0):
     """The app, then Chromium, each as the 4th person of a room with three 360p publishers."""
     results = {}
+    # What the room server received during each window (three bots + the 4th person): the
+    # same bots in both rooms, so a difference is what the app or Chromium really sent.
+    ingress: dict[str, float] = {}
     server, http = start_server(args.visio)
     try:
         link = f"{http}/mee-ting-app"
         peers = bots(args.visio, link, 3, "640x360")
         app = None
         try:
-            time.sleep(2)
+            ingress["bots alone"] = bots_ingress(http)
             app = App(args.app, [link, "--name", "Bench", "--join", "--fake-devices"])
             app.wait("return Object.values((() => { const o = {}; document.querySelectorAll('[data-testid=\"tile-canvas\"][data-track-sid^=\"TR_\"]').forEach(c => o[c.dataset.trackSid] = Number(c.dataset.frames)); return o; })()).filter(v => v > 0).length >= 3", 60)
             time.sleep(5)
-            before = app.frames()
+            before, in0 = app.frames(), server_bytes_in(http)
             m = Meter(app.proc.pid, SKIP)
             cpu, peak = m.run(seconds)
-            after = app.frames()
+            after, in1 = app.frames(), server_bytes_in(http)
             results["app"] = (cpu, m.peak_pss, peak, [round((after[k] - v) / seconds, 1) for k, v in before.items() if k in after])
+            ingress["app"] = (in1 - in0) * 8 / m.elapsed / 1e6
             print(f"  app CPU by {m.breakdown()}", flush=True)
             print(f"  (app tiles drawn by: {', '.join(app.paths())})", flush=True)
         finally:
@@ -406,7 +433,7 @@ def meeting(args, seconds: float = 15.0):
             stop(peers)
 
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-        if not chromium:
+        if not chromium or args.skip_chromium:
             return results
         sys.path.insert(0, str(ROOT / "tests/peers"))
         import lkpeer
@@ -417,11 +444,15 @@ def meeting(args, seconds: float = 15.0):
         profile = tempfile.mkdtemp(prefix="bench-chromium-")
         url = (f"http://127.0.0.1:{page_srv.server_address[1]}/meeting.html#url=ws://{http.split('//')[1]}"
                f"&token={lkpeer.token('mee-ting-web', 'web')}")
+        # A real browser window on the same X display as the app (what a civil servant runs),
+        # of the app's window size; --chromium-headless measures the old headless run (which
+        # never presents a picture, so it skips the work of showing the meeting).
         web = subprocess.Popen(
-            [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            [chromium, *(["--headless=new"] if args.chromium_headless else []), "--no-sandbox",
+             "--disable-gpu", "--no-first-run", "--no-default-browser-check",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-             "--autoplay-policy=no-user-gesture-required", "--window-size=1920,1080",
+             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=fps=30",
+             "--autoplay-policy=no-user-gesture-required", f"--window-size={APP_WINDOW}",
              f"--user-data-dir={profile}", url],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -433,10 +464,12 @@ def meeting(args, seconds: float = 15.0):
                     break
                 time.sleep(0.5)
             time.sleep(5)
-            before = dict(Reports.latest.get("frames", {}))
+            before, in0 = dict(Reports.latest.get("frames", {})), server_bytes_in(http)
             m = Meter(web.pid)
             cpu, peak = m.run(seconds)
-            after = Reports.latest.get("frames", {})
+            after, in1 = Reports.latest.get("frames", {}), server_bytes_in(http)
+            ingress["chromium"] = (in1 - in0) * 8 / m.elapsed / 1e6
+            print(f"  chromium sends (its own sender stats): {Reports.latest.get('sent')}", flush=True)
             results["chromium"] = (cpu, m.peak_pss, peak, [round((after[k] - v) / seconds, 1) for k, v in before.items() if k in after])
             print(f"  chromium CPU by {m.breakdown()}", flush=True)
         finally:
@@ -445,6 +478,10 @@ def meeting(args, seconds: float = 15.0):
             shutil.rmtree(profile, ignore_errors=True)
     finally:
         stop([server])
+    base = ingress.pop("bots alone", 0.0)
+    print(f"  server ingress from the three bots alone: {base:.2f} Mbit/s", flush=True)
+    for who, mbps in ingress.items():
+        print(f"  {who} sends about {mbps - base:.2f} Mbit/s (server ingress {mbps:.2f} with the bots)", flush=True)
     return results
 
 
@@ -454,6 +491,10 @@ def main():
     ap.add_argument("--app", required=True)
     ap.add_argument("--deb", help="the .deb to report the installed size of")
     ap.add_argument("--only", nargs="*", default=["start", "render", "meeting", "size"])
+    ap.add_argument("--skip-chromium", action="store_true",
+                    help="the app only (to compare settings of the app quickly; no ratio)")
+    ap.add_argument("--chromium-headless", action="store_true",
+                    help="run the reference Chromium headless (no window) instead of in a window")
     args = ap.parse_args()
     print(f"# visio-desktop benchmarks ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}); rerun: make bench-app", flush=True)
     rows = []

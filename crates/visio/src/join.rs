@@ -53,6 +53,10 @@ pub struct JoinArgs {
     /// receiving side.
     #[arg(long, conflicts_with_all = ["fake_devices", "camera", "microphone", "wav", "no_video", "h264"])]
     subscribe_only: bool,
+    /// Receive remote video without decoding it (frames still counted): a benchmark's load
+    /// publisher that keeps the server forwarding without spending the machine's CPU.
+    #[arg(long)]
+    no_decode: bool,
     /// Publish H264 (OpenH264) instead of VP8.
     #[arg(long)]
     h264: bool,
@@ -291,6 +295,13 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
                     let Some(ev) = ev else { break };
                     if captions.on_event(&ev, human) {
                         continue;
+                    }
+                    if args.no_decode {
+                        if let RoomEvent::TrackSubscribed { publication, .. } = &ev {
+                            if publication.kind == TrackKind::Video {
+                                let _ = room.set_video_decoding(&publication.sid, false);
+                            }
+                        }
                     }
                     match ev {
                         RoomEvent::VideoFrameReceived { participant_identity, width, height, .. } => {
