@@ -341,7 +341,9 @@ mod tests {
             .expect("installed");
         // Its 2-weight rows cannot be Q8_0 blocks: it is kept in f16, byte for byte.
         assert_eq!(info.sha256, sha256_hex(&content));
-        assert!(crate::quantize::is_f16(&std::fs::read(&info.path).expect("read")));
+        assert!(crate::quantize::is_f16(
+            &std::fs::read(&info.path).expect("read")
+        ));
         assert_eq!(store.verify("tiny").expect("intact"), info);
         assert_eq!(store.list().expect("list").len(), 1);
         std::fs::write(&info.path, b"damaged").expect("write");
