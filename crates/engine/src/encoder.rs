@@ -93,11 +93,29 @@ pub(crate) struct EncodedVideo {
     /// RTP time, 90 kHz, from the start of publishing.
     pub(crate) rtp: u64,
     pub(crate) layers: Vec<EncodedLayer>,
+    /// The self view's picture of this frame, when one is due ([`crate::SelfView`]).
+    pub(crate) self_view: Option<std::sync::Arc<media::VideoFrame>>,
+}
+
+/// The largest size within `max_w`x`max_h` with the aspect of `w`x`h` (never larger than it),
+/// even sides (I420).
+fn fit(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
+    if w <= max_w && h <= max_h {
+        return (w, h);
+    }
+    let k = f64::min(
+        f64::from(max_w) / f64::from(w),
+        f64::from(max_h) / f64::from(h),
+    );
+    let even = |v: f64| ((v.round() as u32) / 2 * 2).max(2);
+    (even(f64::from(w) * k), even(f64::from(h) * k))
 }
 
 /// What the session tells the encoder.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Control {
+    /// Another camera from now on ([`crate::Room::set_camera`]): its frames go through the
+    /// same layers (scaled to their sizes), starting with keyframes.
+    Source(Box<dyn VideoSource>),
     /// Start pulling the source (the publisher connection is up).
     Start,
     /// A keyframe on this rid's layer, or on all with `None`.
@@ -127,6 +145,9 @@ pub(crate) struct VideoWorker {
     next: Instant,
     muted: bool,
     warned: bool,
+    /// The self view asked for, and its frame-rate credit (as a layer's).
+    self_view: Option<crate::SelfView>,
+    self_view_credit: u32,
 }
 
 impl VideoWorker {
@@ -141,7 +162,47 @@ impl VideoWorker {
             next: now,
             muted: false,
             warned: false,
+            self_view: None,
+            self_view_credit: u32::MAX,
         }
+    }
+
+    /// Hands back a picture of each frame (or some) for a self view ([`crate::SelfView`]).
+    pub(crate) fn with_self_view(mut self, view: Option<crate::SelfView>) -> Self {
+        self.self_view = view;
+        self
+    }
+
+    /// The layer whose scaled picture serves as the self view: the largest enabled one that
+    /// fits the view and is at least 3/4 of its width (a smaller one would look blurred).
+    fn self_view_layer(&self, frame_w: u32, frame_h: u32) -> Option<usize> {
+        let v = self.self_view?;
+        let (want, _) = fit(frame_w, frame_h, v.max_width, v.max_height);
+        self.layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.enabled && l.width <= v.max_width && l.height <= v.max_height)
+            .filter(|(_, l)| l.width * 4 >= want * 3)
+            .max_by_key(|(_, l)| l.width)
+            .map(|(i, _)| i)
+    }
+
+    /// Whether the self view's own rate has a picture due on this tick (credit as a layer's).
+    fn self_view_due(&mut self) -> bool {
+        let Some(v) = self.self_view else {
+            return false;
+        };
+        let fps = v.fps.clamp(1, self.fps);
+        if self.self_view_credit != u32::MAX && self.self_view_credit + fps < self.fps {
+            self.self_view_credit += fps;
+            return false;
+        }
+        self.self_view_credit = if self.self_view_credit == u32::MAX {
+            0
+        } else {
+            self.self_view_credit + fps - self.fps
+        };
+        true
     }
 
     /// When [`Self::tick`] has work next (`None`: not started).
@@ -151,6 +212,17 @@ impl VideoWorker {
 
     pub(crate) fn control(&mut self, c: Control, now: Instant) {
         match c {
+            Control::Source(source) => {
+                self.fps = source.format().fps.max(1);
+                self.source = source;
+                self.warned = false;
+                self.self_view_credit = u32::MAX;
+                for l in &mut self.layers {
+                    l.fps = layer_fps(l.rid, self.fps);
+                    l.credit = u32::MAX;
+                    l.encoder.request_keyframe();
+                }
+            }
             Control::Start => {
                 if self.started.is_none() {
                     self.started = Some(now);
@@ -230,9 +302,16 @@ impl VideoWorker {
             captured: now,
             rtp,
             layers: vec![],
+            self_view: None,
         };
         let fps = self.fps;
-        for l in self.layers.iter_mut().rev().filter(|l| l.enabled) {
+        // The self view rides on a layer's picture when one fits (at that layer's rate),
+        // otherwise it is scaled from the frame at its own rate.
+        let view_layer = self.self_view_layer(frame.width(), frame.height());
+        for (i, l) in self.layers.iter_mut().enumerate().rev() {
+            if !l.enabled {
+                continue;
+            }
             // u32::MAX: due now (a start or a re-enabled layer).
             if l.credit != u32::MAX && l.credit + l.fps < fps {
                 l.credit += l.fps;
@@ -258,6 +337,20 @@ impl VideoWorker {
                 }),
                 Ok(None) => {}
                 Err(e) => tracing::warn!("encoding failed: {e}"),
+            }
+            if view_layer == Some(i) {
+                out.self_view = Some(std::sync::Arc::new(input.clone()));
+            }
+        }
+        if view_layer.is_none() && self.self_view_due() {
+            if let Some(v) = self.self_view {
+                let (w, h) = fit(frame.width(), frame.height(), v.max_width, v.max_height);
+                let pic = if (w, h) == (frame.width(), frame.height()) {
+                    frame
+                } else {
+                    media::scale(&frame, w, h)
+                };
+                out.self_view = Some(std::sync::Arc::new(pic));
             }
         }
         Some(out)
@@ -450,6 +543,97 @@ mod tests {
         let (_, n, k) = second(&mut w, t5 + Duration::from_millis(100));
         assert_eq!(n, [0, 20, 30]);
         assert_eq!(k, [0, 1, 1], "unmuting starts the layers with keyframes");
+    }
+
+    #[test]
+    fn another_camera_goes_through_the_same_layers_from_a_keyframe() {
+        let mut w = worker();
+        let t0 = Instant::now();
+        w.control(Control::Start, t0);
+        second(&mut w, t0);
+        // A 640x360 camera at 15 fps in place of the 320x180 one at 30.
+        let t1 = t0 + Duration::from_secs(1);
+        w.control(
+            Control::Source(Box::new(SyntheticVideoSource::new(640, 360, 15))),
+            t1,
+        );
+        let mut frames = vec![];
+        for i in 0..15u64 {
+            frames.extend(w.tick(t1 + Duration::from_micros(i * 66_667)));
+        }
+        let n = |rid| {
+            frames
+                .iter()
+                .flat_map(|f| &f.layers)
+                .filter(|l| l.rid == Some(rid))
+                .count()
+        };
+        assert_eq!(
+            (n("q"), n("h"), n("f")),
+            (15, 15, 15),
+            "every layer at the new 15 fps"
+        );
+        assert!(
+            frames[0].layers.iter().all(|l| l.keyframe),
+            "keyframes first"
+        );
+        assert!(frames[1].layers.iter().all(|l| !l.keyframe));
+        // The layers keep their sizes: the full one decodes at 320x180.
+        let mut dec = media::VideoDecoder::new(VideoCodecKind::Vp8).unwrap();
+        let full = frames[0]
+            .layers
+            .iter()
+            .find(|l| l.rid == Some("f"))
+            .unwrap();
+        let img = dec.decode(&full.data, 0).unwrap().unwrap();
+        assert_eq!((img.width(), img.height()), (320, 180));
+    }
+
+    #[test]
+    fn self_view_rides_on_a_fitting_layer_or_is_scaled_at_its_rate() {
+        let view = |w, h, fps| {
+            Some(crate::SelfView {
+                max_width: w,
+                max_height: h,
+                fps,
+            })
+        };
+        let sizes = |frames: &[EncodedVideo]| -> Vec<(u32, u32)> {
+            frames
+                .iter()
+                .filter_map(|f| f.self_view.as_ref())
+                .map(|p| (p.width(), p.height()))
+                .collect()
+        };
+        // 160x90 is the h layer's size: its 20 pictures a second, no extra scaling.
+        let mut w = worker().with_self_view(view(160, 90, 15));
+        let t0 = Instant::now();
+        w.control(Control::Start, t0);
+        let (frames, _, _) = second(&mut w, t0);
+        assert_eq!(sizes(&frames), vec![(160, 90); 20]);
+        assert!(
+            frames[0].self_view.is_some(),
+            "a picture from the first frame on"
+        );
+        // Nobody watches h (dynacast): scaled from the frame, at the view's 15 fps.
+        let t1 = t0 + Duration::from_secs(1);
+        w.control(Control::Layer(Medium, false), t1);
+        let (frames, _, _) = second(&mut w, t1);
+        assert_eq!(sizes(&frames), vec![(160, 90); 15]);
+        // A view no layer fits, of another aspect: scaled at its 10 fps, the camera's aspect
+        // kept (140x140 gives 140x78; q's 80 px would be blurred in it).
+        let mut w = worker().with_self_view(view(140, 140, 10));
+        w.control(Control::Start, t0);
+        let (frames, _, _) = second(&mut w, t0);
+        assert_eq!(sizes(&frames), vec![(140, 78); 10]);
+        // Muted: no picture; without a view asked for: none either.
+        w.control(Control::Mute(true), t1);
+        assert!(second(&mut w, t1).0.iter().all(|f| f.self_view.is_none()));
+        let mut w = worker();
+        w.control(Control::Start, t0);
+        assert!(sizes(&second(&mut w, t0).0).is_empty());
+        assert_eq!(fit(1280, 720, 640, 640), (640, 360));
+        assert_eq!(fit(320, 180, 640, 360), (320, 180));
     }
 
     #[tokio::test]

@@ -207,6 +207,9 @@ pub enum EngineError {
     Io(String),
     #[error("the room is disconnected")]
     Disconnected,
+    /// A device to switch to could not be opened ([`Room::set_camera`] and co.).
+    #[error(transparent)]
+    Device(#[from] media::DeviceError),
 }
 
 /// How to join.
@@ -238,6 +241,31 @@ pub struct RoomOptions {
     /// Play the remote audio (jitter buffer per track, mixed) on a speaker; `None`: silent.
     /// The mix is also the far end of the microphone's echo canceller.
     pub playout: Option<PlayoutOptions>,
+    /// Emit [`RoomEvent::LocalVideoFrame`] with the camera's picture as it is published, for
+    /// a self view; `None`: off.
+    pub local_video_frames: Option<SelfView>,
+}
+
+/// The self view the engine hands back ([`RoomOptions::local_video_frames`]): pictures of the
+/// camera as it is published, at most this size and rate. Where a simulcast layer already has
+/// a fitting size its scaled picture is given (at the layer's rate), so the self view costs
+/// no scaling; otherwise the frame is scaled down to fit, at `fps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfView {
+    pub max_width: u32,
+    pub max_height: u32,
+    pub fps: u32,
+}
+
+impl Default for SelfView {
+    /// A grid tile: 640x360 at 15 fps.
+    fn default() -> Self {
+        Self {
+            max_width: 640,
+            max_height: 360,
+            fps: 15,
+        }
+    }
 }
 
 /// Where remote audio is played.
@@ -267,6 +295,7 @@ impl Default for RoomOptions {
             local_audio_frames: false,
             encoded_video: false,
             playout: None,
+            local_video_frames: None,
         }
     }
 }
@@ -502,6 +531,11 @@ pub enum RoomEvent {
         sample_rate: u32,
         samples: Arc<[i16]>,
     },
+    /// Our camera's picture as it is published (scaled to the [`SelfView`] asked for), only
+    /// with [`RoomOptions::local_video_frames`]. None come while the camera is muted.
+    LocalVideoFrame {
+        frame: Arc<media::VideoFrame>,
+    },
     /// A remote video frame as it arrived (depacketized, not decoded), only with
     /// [`RoomOptions::encoded_video`].
     EncodedVideoReceived(EncodedVideoFrame),
@@ -624,6 +658,18 @@ pub(crate) enum Command {
         local: bool,
     },
     Disconnect(oneshot::Sender<()>),
+    /// A device opened by [`Room::set_camera`] and co., to use from now on.
+    SwitchDevice {
+        device: SwitchedDevice,
+        done: oneshot::Sender<Result<(), EngineError>>,
+    },
+}
+
+/// What [`Command::SwitchDevice`] carries: the device's id and the opened device.
+pub(crate) enum SwitchedDevice {
+    Camera(Option<String>, Box<dyn media::VideoSource>),
+    Microphone(Option<String>, Box<dyn media::AudioSource>),
+    Speaker(Option<String>, media::Playout),
 }
 
 /// What the UI wants of one remote track (LiveKit's `UpdateTrackSettings`): the server picks
@@ -642,6 +688,8 @@ pub struct Room {
     name: String,
     sid: String,
     local: LocalParticipant,
+    /// What we publish, for the format a switched camera is opened with.
+    publish: Option<PublishOptions>,
     /// The figures at the end of the session, for [`Room::track_stats`] after it ended.
     final_stats: FinalStats,
     commands: mpsc::UnboundedSender<Command>,
@@ -672,6 +720,7 @@ impl Room {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let final_stats = FinalStats::default();
+        let publish = options.publish.clone();
         let s = session::Session::new(
             ws,
             *join,
@@ -685,6 +734,7 @@ impl Room {
         Ok((
             Room {
                 final_stats,
+                publish,
                 name: room_info.name,
                 sid: room_info.sid,
                 local: LocalParticipant {
@@ -843,6 +893,81 @@ impl Room {
         self.commands
             .send(Command::RequestKeyframe(track_sid.to_owned()))
             .map_err(|_| EngineError::Disconnected)
+    }
+
+    /// Publishes `camera` (an id from [`media::list_cameras`]; `None`: the first camera)
+    /// instead of the current one, without leaving: the new camera is opened first at the
+    /// published size and rate (a missing or busy one is [`EngineError::Device`] and the
+    /// current camera goes on), then its frames take the place of the old one's in the same
+    /// simulcast layers, starting with keyframes; the old camera is released. A rejoin later
+    /// opens the new one.
+    pub async fn set_camera(&self, camera: Option<String>) -> Result<(), EngineError> {
+        let o = self.switchable(|o| o.video, "camera")?;
+        let want = media::VideoFormat {
+            width: o.width,
+            height: o.height,
+            fps: o.fps,
+        };
+        let id = camera.clone();
+        let source = tokio::task::spawn_blocking(move || {
+            media::CameraSource::open(id.as_deref(), want)
+                .map(|c| Box::new(c) as Box<dyn media::VideoSource>)
+        })
+        .await
+        .map_err(|e| EngineError::Media(e.to_string()))??;
+        self.switch(SwitchedDevice::Camera(camera, source)).await
+    }
+
+    /// Publishes `microphone` (an id from [`media::list_audio`]; `None`: the system default)
+    /// instead of the current one, as [`Room::set_camera`] does; echo cancellation goes on
+    /// with the new one.
+    pub async fn set_microphone(&self, microphone: Option<String>) -> Result<(), EngineError> {
+        self.switchable(|o| o.audio && o.wav.is_none(), "microphone")?;
+        let id = microphone.clone();
+        let source = tokio::task::spawn_blocking(move || {
+            media::MicrophoneSource::open(id.as_deref())
+                .map(|m| Box::new(m) as Box<dyn media::AudioSource>)
+        })
+        .await
+        .map_err(|e| EngineError::Media(e.to_string()))??;
+        self.switch(SwitchedDevice::Microphone(microphone, source))
+            .await
+    }
+
+    /// Plays the room on `speaker` (an id from [`media::list_audio`]; `None`: the system
+    /// default) from now on; it is opened first, and the old one plays until then. Only in a
+    /// room joined with [`RoomOptions::playout`].
+    pub async fn set_speaker(&self, speaker: Option<String>) -> Result<(), EngineError> {
+        let id = speaker.clone();
+        let playout = tokio::task::spawn_blocking(move || {
+            media::Playout::open(id.as_deref(), media::JitterConfig::default())
+        })
+        .await
+        .map_err(|e| EngineError::Media(e.to_string()))??;
+        self.switch(SwitchedDevice::Speaker(speaker, playout)).await
+    }
+
+    /// The publish options, if they publish this kind from a device that can be switched.
+    fn switchable(
+        &self,
+        kind: impl Fn(&PublishOptions) -> bool,
+        what: &str,
+    ) -> Result<&PublishOptions, EngineError> {
+        match &self.publish {
+            Some(o) if kind(o) && !o.fake_devices => Ok(o),
+            Some(o) if kind(o) => Err(EngineError::Media(format!(
+                "the synthetic {what} cannot be switched"
+            ))),
+            _ => Err(EngineError::Media(format!("no {what} is published"))),
+        }
+    }
+
+    async fn switch(&self, device: SwitchedDevice) -> Result<(), EngineError> {
+        let (done, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SwitchDevice { device, done })
+            .map_err(|_| EngineError::Disconnected)?;
+        rx.await.map_err(|_| EngineError::Disconnected)?
     }
 
     /// Per remote track figures so far (after the session ended: as they were at its end).

@@ -394,6 +394,8 @@ pub(crate) struct Session {
     local_audio_frames: bool,
     /// Emit encoded remote video ([`RoomOptions::encoded_video`]).
     encoded_video: bool,
+    /// Hand back the camera's pictures ([`RoomOptions::local_video_frames`]).
+    self_view: Option<crate::SelfView>,
     /// Remote video tracks not decoded here ([`Room::set_video_decoding`]).
     undecoded: HashSet<String>,
     ping_interval: Duration,
@@ -420,6 +422,11 @@ pub(crate) struct Session {
     final_stats: crate::FinalStats,
     /// Remote audio to the speaker ([`RoomOptions::playout`]).
     playout: Option<media::Playout>,
+    /// The speaker asked for (switched with [`crate::Room::set_speaker`]), for a rejoin.
+    playout_options: Option<crate::PlayoutOptions>,
+    /// What to publish again (options, video muted, audio muted) once a rejoin released
+    /// this session's devices.
+    rejoin_publish: Option<(PublishOptions, bool, bool)>,
 }
 
 /// An ICE restart under way (LiveKit's way: resume the signalling with the reason, the
@@ -509,6 +516,7 @@ impl Session {
             audio_frames: options.audio_frames,
             local_audio_frames: options.local_audio_frames,
             encoded_video: options.encoded_video,
+            self_view: options.local_video_frames,
             undecoded: HashSet::new(),
             ping_interval,
             ping_timeout,
@@ -526,6 +534,8 @@ impl Session {
             past_stats: vec![],
             final_stats,
             playout: None,
+            playout_options: options.playout.clone(),
+            rejoin_publish: None,
         };
         for p in &join.other_participants {
             s.participant_update(p.clone());
@@ -621,7 +631,8 @@ impl Session {
                     enabled: true,
                 })
                 .collect();
-            let thread = EncoderThread::spawn(VideoWorker::new(src, layers, now))
+            let worker = VideoWorker::new(src, layers, now).with_self_view(self.self_view);
+            let thread = EncoderThread::spawn(worker)
                 .map_err(|e| EngineError::Media(format!("video encoder thread: {e}")))?;
             Some(PublishedVideo {
                 thread,
@@ -880,6 +891,54 @@ impl Session {
         }
         self.outbox
             .push(Req::Mute(proto::MuteTrackRequest { sid, muted }));
+        Ok(())
+    }
+
+    /// Uses a device [`crate::Room::set_camera`] and co. opened in place of the current one
+    /// (which is dropped, so released); remembered for a rejoin.
+    fn switch_device(&mut self, device: crate::SwitchedDevice) -> Result<(), EngineError> {
+        use crate::SwitchedDevice as D;
+        match device {
+            D::Camera(id, source) => {
+                let p = self.publishing.as_mut().filter(|p| p.video.is_some());
+                let Some(p) = p else {
+                    return Err(EngineError::Media("no camera is published".into()));
+                };
+                if let Some(v) = &p.video {
+                    v.thread.send(Control::Source(source));
+                }
+                p.opts.camera = id;
+            }
+            D::Microphone(id, source) => {
+                let p = self.publishing.as_mut().filter(|p| p.audio.is_some());
+                let Some(p) = p else {
+                    return Err(EngineError::Media("no microphone is published".into()));
+                };
+                if let Some((src, _)) = &mut p.audio {
+                    *src = source;
+                }
+                p.audio_live = true;
+                p.warned_source = false;
+                p.opts.microphone = id;
+                if p.processor.is_none() && p.opts.audio_processing {
+                    p.processor = media::AudioProcessor::new(media::ProcessingConfig::default())
+                        .inspect_err(|e| tracing::warn!("no echo cancellation: {e}"))
+                        .ok();
+                    if let (Some(ap), Some(out)) = (&p.processor, &self.playout) {
+                        out.set_far_end(Some(ap.far_end()));
+                    }
+                }
+            }
+            D::Speaker(id, playout) => {
+                if self.playout_options.is_none() {
+                    return Err(EngineError::Media("this room plays no audio".into()));
+                }
+                let far = self.publishing.as_ref().and_then(|p| p.processor.as_ref());
+                playout.set_far_end(far.map(|ap| ap.far_end()));
+                self.playout = Some(playout);
+                self.playout_options = Some(crate::PlayoutOptions { device: id });
+            }
+        }
         Ok(())
     }
 
@@ -1650,7 +1709,10 @@ impl Session {
     }
 
     /// Writes what the encoder thread made of one frame, highest layer first.
-    fn write_video(&mut self, frame: EncodedVideo) {
+    fn write_video(&mut self, mut frame: EncodedVideo) {
+        if let Some(pic) = frame.self_view.take() {
+            self.emit(RoomEvent::LocalVideoFrame { frame: pic });
+        }
         let (Some(mid), Some(p)) = (self.local_mid(MediaKind::Video), &self.publishing) else {
             return;
         };
@@ -1967,6 +2029,9 @@ impl Session {
                         self.leave().await;
                         let _ = tx.send(());
                     }
+                    Some(Command::SwitchDevice { device, done }) => {
+                        let _ = done.send(self.switch_device(device));
+                    }
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
@@ -2109,16 +2174,27 @@ impl Session {
         origin: &Origin,
     ) -> Result<Session, EngineError> {
         let others = std::mem::take(&mut join.other_participants);
-        // What we unpublished stays unpublished; what we muted comes back muted.
+        // The devices in use now (switched ones included); what we unpublished stays
+        // unpublished; what we muted comes back muted.
         let mut options = origin.options.clone();
+        if let Some(p) = &self.publishing {
+            self.rejoin_publish = Some((p.opts.clone(), p.video_muted, p.audio_muted));
+        }
+        let (publish, video_muted, audio_muted) = match &self.rejoin_publish {
+            Some((o, v, a)) => (Some(o.clone()), *v, *a),
+            None => (options.publish.clone(), false, false),
+        };
+        options.publish = publish;
+        options.playout = self.playout_options.clone();
         if let Some(p) = &mut options.publish {
             p.video &= !self.unpublished.contains(&MediaKind::Video);
             p.audio &= !self.unpublished.contains(&MediaKind::Audio);
         }
-        let (video_muted, audio_muted) = self
-            .publishing
-            .as_ref()
-            .map_or((false, false), |p| (p.video_muted, p.audio_muted));
+        // Release the devices first: a camera streams to one reader at a time, so the new
+        // session could not open it while this one holds it (a failed attempt keeps what to
+        // publish in `rejoin_publish`).
+        self.publishing = None;
+        self.playout = None;
         let mut fresh = Session::new(
             ws,
             join,

@@ -79,8 +79,14 @@ pub fn rgba_to_i420(
 
 /// Converts an I420 frame to tightly packed RGBA with opaque alpha, for display.
 pub fn i420_to_rgba(frame: &VideoFrame) -> Result<Vec<u8>, ConvertError> {
+    let mut rgba = vec![0u8; frame.width() as usize * frame.height() as usize * 4];
+    i420_to_rgba_into(frame, &mut rgba)?;
+    Ok(rgba)
+}
+
+/// [`i420_to_rgba`] into `rgba` (width × height × 4 bytes), e.g. after a message header.
+pub fn i420_to_rgba_into(frame: &VideoFrame, rgba: &mut [u8]) -> Result<(), ConvertError> {
     let (width, height) = (frame.width(), frame.height());
-    let mut rgba = vec![0u8; width as usize * height as usize * 4];
     let image = YuvPlanarImage {
         y_plane: frame.y(),
         y_stride: width,
@@ -93,13 +99,12 @@ pub fn i420_to_rgba(frame: &VideoFrame) -> Result<Vec<u8>, ConvertError> {
     };
     yuvutils_rs::yuv420_to_rgba(
         &image,
-        &mut rgba,
+        rgba,
         width * 4,
         YuvRange::Limited,
         YuvStandardMatrix::Bt601,
     )
-    .map_err(|e| ConvertError::Yuv(e.to_string()))?;
-    Ok(rgba)
+    .map_err(|e| ConvertError::Yuv(e.to_string()))
 }
 
 /// Fixed-point precision of the filter weights.
