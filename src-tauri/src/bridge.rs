@@ -81,6 +81,7 @@ impl From<engine::EngineError> for AppError {
             }
             E::Refused(_) => ErrorCode::Denied,
             E::NoDevices => ErrorCode::CameraMissing,
+            E::Device(d) => return d.clone().into(),
             E::Disconnected => ErrorCode::NotConnected,
             _ => ErrorCode::Internal,
         };

@@ -17,7 +17,7 @@ use crate::links;
 use crate::local_media::LocalMedia;
 use crate::on_device::{self, DeviceCaptions, MeetingInfo};
 use crate::settings::{now_iso, Store};
-use crate::video_lane::VideoLane;
+use crate::video_lane::{VideoLane, LOCAL_CAMERA};
 
 /// Where `room` events go (the Tauri window, or a test's channel).
 pub type Emit = Arc<dyn Fn(RoomEvent) + Send + Sync>;
@@ -252,7 +252,7 @@ impl Client {
             .as_ref()
             .and_then(|m| m.shared.lock().ok().map(|s| (s.want_camera, s.want_mic)));
         match wants {
-            Some((camera, mic)) => self.local_media.in_meeting(camera, mic),
+            Some((_, mic)) => self.local_media.in_meeting(mic),
             None => self.local_media.off(),
         }
     }
@@ -283,7 +283,7 @@ impl Client {
             old.leave().await;
         }
         // The machine's devices go to the engine, which opens them now.
-        self.local_media.in_meeting(req.camera_on, req.mic_on);
+        self.local_media.in_meeting(req.mic_on);
         let (room, events) =
             Room::connect(&access.url, &access.token, self.room_options(&req)).await?;
         let room = Arc::new(room);
@@ -392,6 +392,8 @@ impl Client {
             }),
             // For the video lane's WebCodecs path (it picks the path per track).
             encoded_video: true,
+            // The self view: the camera as published, from the layer that fits a tile.
+            local_video_frames: Some(engine::SelfView::default()),
             ..Default::default()
         }
     }
@@ -532,6 +534,7 @@ impl Client {
             m.leave().await;
         }
         self.lane.set_sizes(HashMap::new());
+        self.lane.clear(LOCAL_CAMERA);
         self.local_media.off();
     }
 
@@ -586,8 +589,37 @@ impl Client {
 
     pub async fn set_camera(&self, enabled: bool) -> CmdResult<()> {
         self.set_local(TrackKind::Video, enabled).await?;
-        self.local_media.set_camera(enabled);
+        if !enabled {
+            // The engine sends no more pictures: none of the last one is shown when it is back.
+            self.lane.clear(LOCAL_CAMERA);
+        }
         Ok(())
+    }
+
+    /// In a meeting, publishes (or plays on) the device chosen instead of the current one;
+    /// outside one, or with the synthetic devices, the choice is for the next join.
+    pub async fn switch_device(&self, kind: &str, id: &str) -> CmdResult<()> {
+        if self.launch.fake_devices || id == SYNTHETIC_CAMERA || id == SYNTHETIC_MICROPHONE {
+            return Ok(());
+        }
+        // Not holding the meeting while the device opens (it can take a second).
+        let Some(room) = self.meeting.lock().await.as_ref().map(|m| m.room.clone()) else {
+            return Ok(());
+        };
+        let id = Some(id.to_owned());
+        let r = match kind {
+            "camera" => room.set_camera(id).await,
+            "microphone" => room.set_microphone(id).await,
+            _ => room.set_speaker(id).await,
+        };
+        match r {
+            // Joined without that device (it was missing then): the choice is for next time.
+            Err(engine::EngineError::Media(why)) => {
+                tracing::info!("{kind} not switched in this meeting: {why}");
+                Ok(())
+            }
+            r => r.map_err(AppError::from),
+        }
     }
 
     async fn set_local(&self, kind: TrackKind, enabled: bool) -> CmdResult<()> {
@@ -949,6 +981,10 @@ async fn pump(
             }
             E::EncodedVideoReceived(frame) => {
                 lane.push_encoded(frame);
+                continue;
+            }
+            E::LocalVideoFrame { frame } => {
+                lane.push(LOCAL_CAMERA, frame);
                 continue;
             }
             E::Connected => vec![RoomEvent::ConnectionState {

@@ -3,12 +3,13 @@
 //! events, ~15 a second).
 //!
 //! - With the synthetic devices (`--fake-devices`) the preview is the test pattern and the
-//!   440 Hz tone, and it stays on in the meeting as the self view: it is what the others
-//!   receive.
+//!   440 Hz tone; in the meeting the tone's level goes on following the microphone button.
 //! - With the machine's devices, the preview opens the chosen camera and microphone (a
 //!   missing or busy one is a typed error the pre-join screen explains) and releases them
-//!   when the meeting starts, since the engine then owns them. The engine does not hand back
-//!   its captured frames, so there is no self view or level in the meeting for now.
+//!   when the meeting starts, since the engine then owns them.
+//! - In the meeting the self view is the engine's ([`engine::RoomEvent::LocalVideoFrame`]:
+//!   the camera as it is published, taken from the simulcast layer that fits), not a second
+//!   capture here.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -148,21 +149,15 @@ impl LocalMedia {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The meeting's camera and microphone are on or off: the synthetic self view and level
-    /// follow them; the machine's devices are released to the engine.
-    pub fn in_meeting(&self, camera_on: bool, mic_on: bool) {
+    /// In the meeting: the synthetic level follows the microphone; the machine's devices are
+    /// released to the engine.
+    pub fn in_meeting(&self, mic_on: bool) {
+        // The self view now comes from the engine.
+        self.camera.store(false, Ordering::Relaxed);
         if self.synthetic {
-            self.camera.store(camera_on, Ordering::Relaxed);
             self.mic.store(mic_on, Ordering::Relaxed);
         } else {
             self.off();
-        }
-    }
-
-    /// In the meeting: the synthetic self view follows the camera button.
-    pub fn set_camera(&self, on: bool) {
-        if self.synthetic {
-            self.camera.store(on, Ordering::Relaxed);
         }
     }
 

@@ -69,6 +69,8 @@ struct Inner {
     counters: HashMap<String, u32>,
     /// Codecs the connected page decodes itself (its last announcement).
     page_codecs: Vec<VideoCodecKind>,
+    /// The page draws decoded pictures from RGBA (its 2D canvas) rather than I420 planes.
+    page_rgba: bool,
     /// Tracks on the encoded path, with their queues.
     encoded: HashMap<String, EncodedQueue>,
     /// Each remote track's codec, as seen on its frames.
@@ -144,8 +146,14 @@ pub struct LaneStats {
 #[derive(Debug, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 enum PageMessage {
-    /// The codecs the page's `VideoDecoder` supports ("vp8", "vp9", "h264"; others ignored).
-    Decoders { codecs: Vec<String> },
+    /// The codecs the page's `VideoDecoder` supports ("vp8", "vp9", "h264"; others ignored),
+    /// and how it wants decoded pictures: "rgba" (converted here, put on a 2D canvas as they
+    /// come) or "i420" (the default: planes for its WebGL shader).
+    Decoders {
+        codecs: Vec<String>,
+        #[serde(default)]
+        pixels: Option<String>,
+    },
     /// A decoder started or failed on `track`: it needs a keyframe.
     Keyframe { track: String },
 }
@@ -341,12 +349,17 @@ impl VideoLane {
         };
         let Ok(mut i) = self.inner.lock() else { return };
         match msg {
-            PageMessage::Decoders { codecs } => {
-                tracing::debug!(?codecs, "video lane: the page decodes");
-                // VISIO_VIDEO_PATH=i420 keeps every track on the fallback (benchmarks, and a
-                // way out should a platform's decoder misbehave).
-                let forced_i420 = std::env::var("VISIO_VIDEO_PATH").is_ok_and(|v| v == "i420");
-                i.page_codecs = if forced_i420 {
+            PageMessage::Decoders { codecs, pixels } => {
+                tracing::debug!(?codecs, ?pixels, "video lane: the page decodes");
+                // VISIO_VIDEO_PATH=i420 or =rgba keeps every track on that path (benchmarks,
+                // and a way out should a platform's decoder misbehave).
+                let forced = std::env::var("VISIO_VIDEO_PATH").ok();
+                i.page_rgba = match forced.as_deref() {
+                    Some("i420") => false,
+                    Some("rgba") => true,
+                    _ => pixels.as_deref() == Some("rgba"),
+                };
+                i.page_codecs = if matches!(forced.as_deref(), Some("i420" | "rgba")) {
                     vec![]
                 } else {
                     codecs.iter().filter_map(|c| codec_from_name(c)).collect()
@@ -400,14 +413,15 @@ impl VideoLane {
     }
 
     /// The frames to send now: every slot not yet sent, marked sent, and the encoded queues.
-    fn take_pending(&self) -> (Vec<PendingFrame>, Vec<(u32, EncodedVideoFrame)>) {
+    fn take_pending(&self) -> (Vec<PendingFrame>, Vec<(u32, EncodedVideoFrame)>, bool) {
         let Ok(mut i) = self.inner.lock() else {
-            return (vec![], vec![]);
+            return (vec![], vec![], false);
         };
         let Inner {
             sizes,
             slots,
             encoded,
+            page_rgba,
             ..
         } = &mut *i;
         let raw = slots
@@ -423,7 +437,7 @@ impl VideoLane {
             .values_mut()
             .flat_map(|q| q.frames.drain(..))
             .collect();
-        (raw, enc)
+        (raw, enc, *page_rgba)
     }
 
     async fn serve<S>(&self, ws: tokio_tungstenite::WebSocketStream<S>)
@@ -436,6 +450,7 @@ impl VideoLane {
         if let Ok(mut i) = self.inner.lock() {
             i.slots.values_mut().for_each(|s| s.sent = false);
             i.page_codecs.clear();
+            i.page_rgba = false;
             i.reconsider();
         }
         let (mut tx, mut rx) = ws.split();
@@ -453,10 +468,15 @@ impl VideoLane {
                 },
                 _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
             }
-            let (raw, enc) = self.take_pending();
-            let raw = raw
-                .into_iter()
-                .map(|(track, frame, counter, (w, h))| encode(&track, &fit(&frame, w, h), counter));
+            let (raw, enc, rgba) = self.take_pending();
+            let raw = raw.into_iter().map(|(track, frame, counter, (w, h))| {
+                let frame = fit(&frame, w, h);
+                if rgba {
+                    encode_rgba(&track, &frame, counter)
+                } else {
+                    encode(&track, &frame, counter)
+                }
+            });
             let enc = enc.into_iter().map(|(c, f)| encode_encoded(&f, c));
             for (msg, is_encoded) in raw.map(|m| (m, false)).chain(enc.map(|m| (m, true))) {
                 let len = msg.len() as u64;
@@ -510,6 +530,28 @@ pub fn encode(track: &str, frame: &VideoFrame, counter: u32) -> Vec<u8> {
             let start = row * stride;
             out.extend_from_slice(&plane[start..start + pw]);
         }
+    }
+    out
+}
+
+/// BRIDGE.md's RGBA message (format 3): the 14-byte header, the track id, then the picture as
+/// RGBA (alpha 255), converted here with SIMD (yuvutils) so the page only copies it to its
+/// canvas (`putImageData`): no conversion in script, no WebGL (software GL where there is no GPU).
+pub fn encode_rgba(track: &str, frame: &VideoFrame, counter: u32) -> Vec<u8> {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let id = track.as_bytes();
+    let head = 14 + id.len();
+    let mut out = Vec::with_capacity(head + w * h * 4);
+    out.extend_from_slice(&[0x56, 1, 3, 0]);
+    out.extend_from_slice(&(w.min(u16::MAX as usize) as u16).to_le_bytes());
+    out.extend_from_slice(&(h.min(u16::MAX as usize) as u16).to_le_bytes());
+    out.extend_from_slice(&counter.to_le_bytes());
+    out.extend_from_slice(&(id.len() as u16).to_le_bytes());
+    out.extend_from_slice(id);
+    out.resize(head + w * h * 4, 255);
+    if media::i420_to_rgba_into(frame, &mut out[head..]).is_err() {
+        // A picture whose planes do not match its size: sent as opaque grey, not garbage.
+        out[head..].fill(128);
     }
     out
 }
@@ -615,6 +657,35 @@ mod tests {
                 _ => return None,
             }
         }
+    }
+
+    #[test]
+    fn rgba_message_carries_the_picture_converted() {
+        let f = pattern(64, 36);
+        let m = encode_rgba("local-camera", &f, 5);
+        assert_eq!(&m[..8], &[0x56, 1, 3, 0, 64, 0, 36, 0]);
+        assert_eq!(u32::from_le_bytes([m[8], m[9], m[10], m[11]]), 5);
+        let head = 14 + "local-camera".len();
+        assert_eq!(m.len(), head + 64 * 36 * 4);
+        assert_eq!(&m[head..], &media::i420_to_rgba(&f).unwrap()[..]);
+        assert!(m[head..].chunks(4).all(|px| px[3] == 255), "opaque");
+    }
+
+    #[tokio::test]
+    async fn a_page_asking_for_rgba_gets_rgba() {
+        let lane = VideoLane::start().await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(lane.url()).await.unwrap();
+        ws.send(Message::text(
+            r#"{"type":"decoders","codecs":[],"pixels":"rgba"}"#,
+        ))
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        lane.set_sizes([(LOCAL_CAMERA.to_owned(), (320, 180))].into());
+        lane.push(LOCAL_CAMERA, pattern(640, 360));
+        let m = next_binary(&mut ws).await.expect("a frame");
+        assert_eq!(&m[..8], &[0x56, 1, 3, 0, 64, 1, 180, 0], "RGBA, 320x180");
+        assert_eq!(m.len(), 14 + LOCAL_CAMERA.len() + 320 * 180 * 4);
     }
 
     #[test]

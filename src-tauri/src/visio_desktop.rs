@@ -199,7 +199,7 @@ async fn set_camera(c: AppState<'_>, request: EnabledRequest) -> CmdResult<()> {
 }
 
 #[tauri::command]
-fn select_device(c: AppState<'_>, request: SelectDeviceRequest) -> CmdResult<()> {
+async fn select_device(c: AppState<'_>, request: SelectDeviceRequest) -> CmdResult<()> {
     let d = c.list_devices();
     let list = match request.kind.as_str() {
         "camera" => &d.cameras,
@@ -213,7 +213,8 @@ fn select_device(c: AppState<'_>, request: SelectDeviceRequest) -> CmdResult<()>
         }
     };
     if list.iter().any(|x| x.id == request.id) {
-        Ok(())
+        // In a meeting the engine switches to it at once.
+        c.switch_device(&request.kind, &request.id).await
     } else {
         Err(AppError::new(
             match request.kind.as_str() {

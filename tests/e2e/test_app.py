@@ -25,6 +25,7 @@ from livekit import rtc
 from PIL import Image, ImageGrab
 
 import lkpeer
+import visio_pattern
 from conftest import ARTIFACTS, free_port
 from visio_http import Client
 
@@ -98,6 +99,12 @@ async def type_into(driver, testid: str, text: str):
 def canvas_rgba(data_url: str) -> np.ndarray:
     png = base64.b64decode(data_url.split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def luma(rgba: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range luma of an RGBA picture (what `visio_pattern` reads codes from)."""
+    r, g, b = (rgba[..., i].astype(np.float64) for i in range(3))
+    return np.clip(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255, 0, 255).astype(np.uint8)
 
 
 class Bot:
@@ -178,6 +185,29 @@ async def test_meeting_through_the_ui(server, launch_app):
             await asyncio.sleep(0.3)
         Image.fromarray(img).save(ARTIFACTS / "e2e-remote-tile.png")
         assert ok_pictures >= 2, f"the tile does not show the pattern (size {img.shape}); see e2e-remote-tile.png"
+
+        # The self view is the engine's camera as published: the synthetic pattern carries the
+        # engine's frame counter and capture time, read back from the canvas's pixels.
+        me = f'{by("tile-canvas")}[data-track-sid="local-camera"]'
+        await until(driver, "const c = document.querySelector(arguments[0]); return c && Number(c.dataset.frames) >= 5",
+                    20, "frames drawn on the self view", me)
+        codes = []
+        for _ in range(20):
+            url = await asyncio.to_thread(
+                driver.execute_script, "return document.querySelector(arguments[0]).toDataURL('image/png')", me
+            )
+            mine = canvas_rgba(url)
+            code = visio_pattern.read_embedded(luma(mine))
+            if code and (not codes or code[0] != codes[-1][0]):
+                codes.append(code)
+            if len(codes) >= 3:
+                break
+            await asyncio.sleep(0.2)
+        Image.fromarray(mine).save(ARTIFACTS / "e2e-self-view.png")
+        assert len(codes) >= 3, f"the self view shows no live pattern ({codes}); see e2e-self-view.png"
+        visio_pattern.assert_counters_advance([c for c, _ in codes])
+        age_ms = time.time() * 1000 - codes[-1][1]
+        assert 0 <= age_ms < 5000, f"the self view's last capture is {age_ms:.0f} ms old"
 
         # Chat: send from the UI, the bot answers, the answer shows in the panel.
         await click(driver, "control-chat")

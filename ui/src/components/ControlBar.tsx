@@ -230,7 +230,7 @@ function DevicesPopover(props: { lowBandwidth: LowBandwidthMode; onLowBandwidth:
           </select>
         </div>
       ))}
-      <p class="hint">{t("controls.devicesNextJoin")}</p>
+      <p class="hint">{t("controls.devicesAtOnce")}</p>
       <div class="field">
         <label for="pop-lowbw">{t("settings.lowBandwidth")}</label>
         <select id="pop-lowbw" value={props.lowBandwidth} disabled={settings.locked.includes("lowBandwidth")} onChange={(e) => props.onLowBandwidth(e.currentTarget.value as LowBandwidthMode)}>

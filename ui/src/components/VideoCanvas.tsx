@@ -10,6 +10,7 @@ import { useApp } from "../app";
 import { createRenderer, type Renderer } from "../video/renderer";
 import type { VideoSubscriptions } from "../video/subscriptions";
 import type { Drawable } from "../video/lane";
+import { paintClock } from "../video/paintClock";
 
 /** The meeting's subscriptions; absent on the pre-join screen (local preview only). */
 export const SubscriptionsContext = createContext<VideoSubscriptions | null>(null);
@@ -44,22 +45,23 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
     sized.observe(el);
     let path = "";
     let pending: Drawable | null = null;
-    let raf = 0;
     const release = (d: Drawable | null) => {
       if (d?.kind === "video") d.frame.close();
     };
-    // Draw at most once per display refresh: the latest frame wins.
+    // Drawn on the tiles' shared clock (at most 30 times a second, all tiles together): the
+    // latest frame wins.
     const paint = () => {
-      raf = 0;
       const d = pending;
       if (!d) return;
       pending = null;
       if (!renderer) {
-        renderer = createRenderer(el, d.kind === "video" ? "2d" : preferred);
+        renderer = createRenderer(el, d.kind === "i420" ? preferred : "2d");
         el.dataset.renderer = renderer.kind;
       }
       if (d.kind === "i420") {
         renderer.draw(d.frame);
+      } else if (d.kind === "rgba") {
+        renderer.drawRgba(d.frame);
       } else {
         // Decoded pictures are drawn no larger than the canvas is on screen.
         try {
@@ -70,7 +72,7 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
       }
       frames++;
       el.dataset.frames = String(frames);
-      const p = d.kind === "video" ? "webcodecs" : "i420";
+      const p = d.kind === "video" ? "webcodecs" : d.kind;
       if (p !== path) {
         path = p;
         el.dataset.path = p;
@@ -81,12 +83,12 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
       release(pending);
       pending = frame;
       if (immediate) paint();
-      else if (raf === 0) raf = requestAnimationFrame(paint);
+      else paintClock.request(paint);
     });
     return () => {
       detach();
       sized.disconnect();
-      if (raf !== 0) cancelAnimationFrame(raf);
+      paintClock.cancel(paint);
       release(pending);
       pending = null;
       renderer?.dispose();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encodeEncodedFrame, encodeFrame, FrameError, i420ToRgba, parseFrame, parseLaneMessage, rgbToYuv, type I420Frame } from "./frame";
+import { encodeEncodedFrame, encodeFrame, encodeRgbaFrame, FrameError, i420ToRgba, parseFrame, parseLaneMessage, rgbToYuv, type I420Frame } from "./frame";
 
 function makeFrame(width: number, height: number, trackId = "TR_abc"): I420Frame {
   const cw = Math.ceil(width / 2);
@@ -52,6 +52,22 @@ describe("video-lane frames", () => {
       expect(() => parseFrame(buf), name).toThrow(FrameError);
       expect(() => parseFrame(buf), name).toThrow(msg);
     }
+  });
+
+  it("reads RGBA pictures (format 3) as a view, and refuses a wrong size", () => {
+    const data = new Uint8ClampedArray(3 * 2 * 4).map((_, i) => (i * 11) & 0xff);
+    const buf = encodeRgbaFrame({ trackId: "local-camera", width: 3, height: 2, counter: 9, data });
+    expect(Array.from(new Uint8Array(buf, 0, 8))).toEqual([0x56, 1, 3, 0, 3, 0, 2, 0]);
+    const f = parseLaneMessage(buf);
+    expect(f.kind).toBe("rgba");
+    if (f.kind !== "rgba") return;
+    expect([f.trackId, f.width, f.height, f.counter]).toEqual(["local-camera", 3, 2, 9]);
+    expect(Array.from(f.data)).toEqual(Array.from(data));
+    expect(f.data.buffer).toBe(buf);
+    const bytes = new Uint8Array(buf);
+    expect(() => parseLaneMessage(bytes.slice(0, bytes.length - 1).buffer)).toThrow(/RGBA frame needs/);
+    expect(() => parseLaneMessage(new Uint8Array([...bytes, 0]).buffer)).toThrow(/RGBA frame needs/);
+    expect(() => parseFrame(buf)).toThrow(/unsupported format 3/);
   });
 
   it("converts BT.601 limited range back to the colours it was made from", () => {

@@ -1,15 +1,16 @@
 /**
  * The video lane's binary frame (see `src-tauri/BRIDGE.md`): a 14-byte little-endian header,
- * the track id, then either tightly packed I420 planes (format 1) or an encoded frame for the
- * webview's WebCodecs decoder (format 2: codec, keyframe flag, timestamp, bitstream). Parsing never
- * trusts the sender: every size is checked against the buffer before a view is made, and a bad
- * frame is a `FrameError`.
+ * the track id, then either tightly packed I420 planes (format 1), an encoded frame for the
+ * webview's WebCodecs decoder (format 2: codec, keyframe flag, timestamp, bitstream), or the
+ * picture as RGBA (format 3, for a 2D canvas). Parsing never trusts the sender: every size is
+ * checked against the buffer before a view is made, and a bad frame is a `FrameError`.
  */
 
 export const FRAME_MAGIC = 0x56;
 export const FRAME_VERSION = 1;
 export const FORMAT_I420 = 1;
 export const FORMAT_ENCODED = 2;
+export const FORMAT_RGBA = 3;
 const HEADER = 14;
 /** After the track id of an encoded frame: codec (u8), flags (u8), reserved (u16), timestamp µs (u64). */
 const ENCODED_HEADER = 12;
@@ -48,6 +49,17 @@ export interface I420Frame {
   v: Uint8Array;
 }
 
+/** A picture already converted to RGBA (alpha 255) by the Rust side. */
+export interface RgbaFrame {
+  kind: "rgba";
+  trackId: string;
+  width: number;
+  height: number;
+  counter: number;
+  /** width × height × 4 bytes, a view into the message (no copy). */
+  data: Uint8ClampedArray<ArrayBuffer>;
+}
+
 /** Chroma plane size for a luma size (each ⌈w/2⌉ × ⌈h/2⌉). */
 export function chromaSize(width: number, height: number): { width: number; height: number } {
   return { width: Math.ceil(width / 2), height: Math.ceil(height / 2) };
@@ -60,11 +72,12 @@ const utf8Encoder = new TextEncoder();
 export function parseFrame(buffer: ArrayBuffer): I420Frame {
   const frame = parseLaneMessage(buffer);
   if (frame.kind === "encoded") throw new FrameError(`unsupported format ${FORMAT_ENCODED}`);
+  if (frame.kind === "rgba") throw new FrameError(`unsupported format ${FORMAT_RGBA}`);
   return frame;
 }
 
-/** Reads one lane message of either format; planes and bitstream are views into `buffer`. */
-export function parseLaneMessage(buffer: ArrayBuffer): I420Frame | EncodedFrame {
+/** Reads one lane message of any format; planes, pixels and bitstream are views into `buffer`. */
+export function parseLaneMessage(buffer: ArrayBuffer): I420Frame | EncodedFrame | RgbaFrame {
   if (!(buffer instanceof ArrayBuffer)) throw new FrameError("frame is not binary");
   if (buffer.byteLength < HEADER) throw new FrameError(`frame too short: ${buffer.byteLength} bytes`);
   const view = new DataView(buffer);
@@ -73,7 +86,9 @@ export function parseLaneMessage(buffer: ArrayBuffer): I420Frame | EncodedFrame 
   const version = view.getUint8(1);
   if (version !== FRAME_VERSION) throw new FrameError(`unsupported version ${version}`);
   const format = view.getUint8(2);
-  if (format !== FORMAT_I420 && format !== FORMAT_ENCODED) throw new FrameError(`unsupported format ${format}`);
+  if (format !== FORMAT_I420 && format !== FORMAT_ENCODED && format !== FORMAT_RGBA) {
+    throw new FrameError(`unsupported format ${format}`);
+  }
   const width = view.getUint16(4, true);
   const height = view.getUint16(6, true);
   const counter = view.getUint32(8, true);
@@ -108,6 +123,13 @@ export function parseLaneMessage(buffer: ArrayBuffer): I420Frame | EncodedFrame 
     };
   }
   if (width === 0 || height === 0) throw new FrameError(`empty frame ${width}x${height}`);
+  if (format === FORMAT_RGBA) {
+    const expected = start + width * height * 4;
+    if (buffer.byteLength !== expected) {
+      throw new FrameError(`${width}x${height} RGBA frame needs ${expected} bytes, got ${buffer.byteLength}`);
+    }
+    return { kind: "rgba", trackId, width, height, counter, data: new Uint8ClampedArray(buffer, start, width * height * 4) };
+  }
   const c = chromaSize(width, height);
   const ySize = width * height;
   const cSize = c.width * c.height;
@@ -145,6 +167,26 @@ export function encodeEncodedFrame(frame: Omit<EncodedFrame, "kind">): ArrayBuff
   view.setUint8(start + 1, frame.keyframe ? 1 : 0);
   view.setBigUint64(start + 4, BigInt(frame.timestamp), true);
   bytes.set(frame.data, start + ENCODED_HEADER);
+  return buffer;
+}
+
+/** Writes one RGBA frame in the lane's format (the tests). */
+export function encodeRgbaFrame(frame: Omit<RgbaFrame, "kind">): ArrayBuffer {
+  const id = utf8Encoder.encode(frame.trackId);
+  if (frame.data.length !== frame.width * frame.height * 4) throw new FrameError("pixels do not match the frame size");
+  if (frame.width > 0xffff || frame.height > 0xffff || id.length > 0xffff) throw new FrameError("frame too large");
+  const buffer = new ArrayBuffer(HEADER + id.length + frame.data.length);
+  const view = new DataView(buffer);
+  view.setUint8(0, FRAME_MAGIC);
+  view.setUint8(1, FRAME_VERSION);
+  view.setUint8(2, FORMAT_RGBA);
+  view.setUint16(4, frame.width, true);
+  view.setUint16(6, frame.height, true);
+  view.setUint32(8, frame.counter >>> 0, true);
+  view.setUint16(12, id.length, true);
+  const bytes = new Uint8Array(buffer);
+  bytes.set(id, HEADER);
+  bytes.set(frame.data, HEADER + id.length);
   return buffer;
 }
 

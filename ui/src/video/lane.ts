@@ -9,11 +9,20 @@
  */
 
 import type { Bridge, VideoSocket } from "../bridge";
-import { parseLaneMessage, type Codec, type EncodedFrame, type I420Frame } from "./frame";
+import { parseLaneMessage, type Codec, type EncodedFrame, type I420Frame, type RgbaFrame } from "./frame";
 import { supportedCodecs, TrackDecoder } from "./decoder";
 
-/** A picture ready to draw: I420 planes, or a decoded `VideoFrame` the sink must `close()`. */
-export type Drawable = { kind: "i420"; frame: I420Frame } | { kind: "video"; frame: VideoFrame };
+/**
+ * A picture ready to draw: I420 planes, RGBA pixels, or a decoded `VideoFrame` the sink must
+ * `close()`.
+ */
+export type Drawable =
+  | { kind: "i420"; frame: I420Frame }
+  | { kind: "rgba"; frame: RgbaFrame }
+  | { kind: "video"; frame: VideoFrame };
+
+/** How the page wants pictures the Rust side decodes: RGBA for 2D canvases, I420 for WebGL. */
+export type Pixels = "rgba" | "i420";
 
 export type FrameSink = (frame: Drawable) => void;
 
@@ -37,6 +46,7 @@ export class VideoLane {
     private readonly bridge: Bridge,
     private readonly url: string,
     force: string | null = new URLSearchParams(globalThis.location?.search ?? "").get("video"),
+    private readonly pixels: Pixels = "rgba",
   ) {
     void supportedCodecs(globalThis as { VideoDecoder?: typeof VideoDecoder }, force).then((codecs) => {
       this.codecs = codecs;
@@ -64,7 +74,7 @@ export class VideoLane {
   }
 
   private announce(): void {
-    if (this.codecs !== null) this.send({ type: "decoders", codecs: this.codecs });
+    if (this.codecs !== null) this.send({ type: "decoders", codecs: this.codecs, pixels: this.pixels });
   }
 
   private open(): void {
@@ -104,7 +114,7 @@ export class VideoLane {
       this.rejected++;
       return;
     }
-    let frame: I420Frame | EncodedFrame;
+    let frame: I420Frame | EncodedFrame | RgbaFrame;
     try {
       frame = parseLaneMessage(data);
     } catch (e) {
@@ -117,7 +127,7 @@ export class VideoLane {
       this.decoderFor(frame.trackId)?.push(frame);
       return;
     }
-    this.deliver(frame.trackId, { kind: "i420", frame });
+    this.deliver(frame.trackId, frame.kind === "rgba" ? { kind: "rgba", frame } : { kind: "i420", frame });
   }
 
   private deliver(trackId: string, d: Drawable): void {
@@ -126,7 +136,7 @@ export class VideoLane {
       if (d.kind === "video") d.frame.close();
       return;
     }
-    if (d.kind === "i420") {
+    if (d.kind !== "video") {
       for (const sink of sinks) sink(d);
       return;
     }

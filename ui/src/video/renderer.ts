@@ -6,11 +6,13 @@
  * `preserveDrawingBuffer` keeps the last picture readable by `toDataURL()` (the end-to-end test).
  */
 
-import { i420ToRgba, type I420Frame } from "./frame";
+import { i420ToRgba, type I420Frame, type RgbaFrame } from "./frame";
 
 export interface Renderer {
   readonly kind: "webgl" | "2d";
   draw(frame: I420Frame): void;
+  /** Draws a picture the Rust side converted to RGBA (already at the tile's size). */
+  drawRgba(frame: RgbaFrame): void;
   /** Draws a decoded picture, at most `maxWidth`x`maxHeight` (device pixels; 0: its own size). */
   drawVideo(frame: VideoFrame, maxWidth: number, maxHeight: number): void;
   dispose(): void;
@@ -160,6 +162,18 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
       upload(2, cw, ch, frame.v);
       gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
     },
+    drawRgba(frame) {
+      if (canvas.width !== frame.width || canvas.height !== frame.height) {
+        canvas.width = frame.width;
+        canvas.height = frame.height;
+      }
+      gl.useProgram(rgbProgram);
+      gl.viewport(0, 0, frame.width, frame.height);
+      gl.activeTexture(gl.TEXTURE3);
+      gl.bindTexture(gl.TEXTURE_2D, rgbTexture);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, frame.width, frame.height, 0, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length));
+      gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    },
     drawVideo(frame, maxWidth, maxHeight) {
       const size = fitSize(frame.displayWidth, frame.displayHeight, maxWidth, maxHeight);
       if (canvas.width !== size.width || canvas.height !== size.height) {
@@ -204,6 +218,15 @@ function canvas2dRenderer(canvas: HTMLCanvasElement): Renderer {
       }
       i420ToRgba(frame, image.data);
       ctx.putImageData(image, 0, 0);
+    },
+    drawRgba(frame) {
+      if (!ctx) return;
+      if (canvas.width !== frame.width || canvas.height !== frame.height) {
+        canvas.width = frame.width;
+        canvas.height = frame.height;
+      }
+      // The pixels are a view into the lane's message: no copy before the canvas's own.
+      ctx.putImageData(new ImageData(frame.data, frame.width, frame.height), 0, 0);
     },
     drawVideo(frame, maxWidth, maxHeight) {
       if (!ctx) return;
