@@ -63,7 +63,7 @@ export function Tile(props: TileProps) {
 
   return (
     <div
-      class={`tile${p.speaking && !screen ? " speaking" : ""}${screen ? " screen" : ""}`}
+      class={`tile${p.speaking && !screen ? " speaking" : ""}${screen ? " screen" : ""}${trackId !== null ? " has-video" : ""}`}
       data-testid="tile"
       data-identity={p.identity}
       data-local={String(isLocal)}

@@ -203,7 +203,7 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
 }
 
 function canvas2dRenderer(canvas: HTMLCanvasElement): Renderer {
-  const ctx = canvas.getContext("2d");
+  const ctx = canvas.getContext("2d", { alpha: false });
   let image: ImageData | null = null;
   return {
     kind: "2d",
