@@ -6,6 +6,7 @@
   right participant.
 - On-device captions (needs the models, set by `make test`): two SDK participants each speak a
   different espeak-ng sentence; `visio join --captions` attributes each sentence to its speaker.
+  A meeting room's microphone carrying two voices: each final says which voice spoke.
 """
 
 import asyncio
@@ -162,6 +163,46 @@ async def test_on_device_captions_attribute_each_sentence(server, tmp_path):
         assert wer(text, others) > 0.7, f"{who}'s sentence attributed to someone else: {others}"
     latencies = [c["latency_ms"] for c in caps if c.get("latency_ms") is not None]
     print("caption latency ms:", latencies)
+
+
+# A meeting-room microphone: two voices taking turns on one track (the speech crate's
+# diarization sentences).
+ROOM_TURNS = [
+    ("en-us", "Good morning everyone, let us start with the budget."),
+    ("en-us+f3", "Thank you, I have the figures for the second quarter."),
+    ("en-us", "Very good, please share them with the whole team."),
+    ("en-us+f3", "I will send the report before Friday evening."),
+]
+
+
+@pytest.mark.skipif(not (os.environ.get("VISIO_WHISPER_CT2_TINY") and os.environ.get("ORT_DYLIB_PATH")
+                         and os.environ.get("VISIO_SILERO_VAD") and os.environ.get("VISIO_SPEAKER_EMBEDDER")),
+                    reason="models not set: run through `make test`")
+async def test_on_device_captions_tell_the_voices_of_a_meeting_room_apart(server, tmp_path):
+    """An SDK participant is a meeting room: two espeak voices take turns on its one microphone
+    track, through the room (Opus). `visio join --captions --captions-voices salle-a` labels
+    each final with the voice that spoke: 0, 1, 0, 1 (printed as "salle-a – intervenant 1/2")."""
+    subprocess.run([visio_bin(), "models", "install", os.environ["VISIO_WHISPER_CT2_TINY"],
+                    "--name", "tiny.en", "--models-dir", str(tmp_path)], check=True)
+    model = str(tmp_path / "tiny.en.bin")
+    proc = await start_join(server, "visio", "--duration", "32", "--json", "--subscribe-only",
+                            "--captions", model, "--captions-lang", "en", "--captions-voices", "salle-a")
+    silence = np.zeros(48000, dtype=np.int16)
+    pcm = np.concatenate([part for voice, text in ROOM_TURNS for part in (espeak_pcm(voice, text), silence)])
+    room = await join(server.url, "r1", "salle-a")
+    task = asyncio.create_task(speak(room, pcm, 2.0))
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        task.cancel()
+        await room.disconnect()
+    assert proc.returncode == 0, err.decode()
+    caps = json.loads(out.decode().strip().splitlines()[-1])["captions"]
+    finals = [(c["voice"], c["text"]) for c in caps if c["participant"] == "salle-a"]
+    print(json.dumps(finals, indent=1))
+    assert [v for v, _ in finals] == [0, 1, 0, 1], finals
 
 
 SELF_TEXT = "The meeting will start in five minutes. Please send the budget report before Friday."

