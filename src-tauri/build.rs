@@ -17,6 +17,7 @@ fn main() {
         "set_microphone",
         "set_camera",
         "select_device",
+        "set_several_voices",
         "send_chat",
         "set_hand_raised",
         "send_reaction",

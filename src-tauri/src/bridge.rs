@@ -307,6 +307,9 @@ pub struct Participant {
     pub tracks: Vec<TrackInfo>,
     pub quality: Quality,
     pub speaking: bool,
+    /// Marked as a meeting room whose microphone carries several voices: on-device captions
+    /// and the transcript name each voice ("intervenant N").
+    pub several_voices: bool,
 }
 
 impl Participant {
@@ -321,6 +324,7 @@ impl Participant {
             tracks: p.tracks.iter().map(TrackInfo::from).collect(),
             quality: Quality::Unknown,
             speaking: false,
+            several_voices: false,
         }
     }
 }
@@ -433,6 +437,10 @@ pub enum RoomEvent {
         #[serde(rename = "final")]
         is_final: bool,
         source: CaptionSource,
+        /// Which voice of a meeting room's microphone spoke (1, 2, ...: "intervenant N"), on
+        /// final device captions of a participant marked with `set_several_voices`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        voice: Option<u32>,
     },
     /// On-device captions started, stopped (with the transcript saved, if any) or failed.
     OnDeviceCaptions {
@@ -557,6 +565,13 @@ pub struct SelectDeviceRequest {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct SeveralVoicesRequest {
+    pub identity: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChatRequest {
     pub text: String,
 }
@@ -614,6 +629,7 @@ mod tests {
             text: "hi".into(),
             is_final: false,
             source: CaptionSource::Device,
+            voice: None,
         };
         assert_eq!(serde_json::to_value(&e).unwrap()["final"], false);
         assert_eq!(serde_json::to_value(&e).unwrap()["source"], "device");

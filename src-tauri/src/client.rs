@@ -310,6 +310,7 @@ impl Client {
                 tracks: vec![],
                 quality: Quality::Unknown,
                 speaking: false,
+                several_voices: false,
             },
             remote,
             want_camera: req.camera_on,
@@ -727,6 +728,40 @@ impl Client {
         Ok(())
     }
 
+    /// Marks a participant as a meeting room whose microphone carries several voices (or no
+    /// longer): on-device captions then tell the voices apart ("intervenant N"). Needs the
+    /// speaker embedder (`speech_unavailable` otherwise); kept for the meeting, applied when
+    /// captions start if they are off.
+    pub async fn set_several_voices(&self, identity: &str, enabled: bool) -> CmdResult<()> {
+        if enabled && on_device::speaker_embedder().is_none() {
+            return Err(AppError::new(
+                ErrorCode::SpeechUnavailable,
+                format!(
+                    "telling voices apart needs the speaker embedder (embedder.int8.onnx in {})",
+                    on_device::models_dir().display()
+                ),
+            ));
+        }
+        self.with_meeting(async |m| {
+            let updated = {
+                let mut s = m.shared.lock().map_err(internal)?;
+                let p = s.remote.get_mut(identity).ok_or_else(|| {
+                    AppError::new(ErrorCode::Internal, format!("no participant {identity:?}"))
+                })?;
+                p.several_voices = enabled;
+                p.clone()
+            };
+            if let Some(c) = m.captions.lock().map_err(internal)?.as_ref() {
+                c.set_several_voices(identity, enabled)?;
+            }
+            (self.emit)(RoomEvent::ParticipantUpdated {
+                participant: updated,
+            });
+            Ok(())
+        })
+        .await
+    }
+
     /// Per remote track figures from the engine (benchmarks, diagnostics).
     pub async fn track_stats(&self) -> CmdResult<Vec<engine::TrackStats>> {
         self.with_meeting(async |m| Ok(m.room.track_stats().await?))
@@ -753,7 +788,19 @@ impl Meeting {
                 s.remote.get(id).map(|p| p.name.clone())
             }
         });
+        let several_voices = self
+            .shared
+            .lock()
+            .map(|s| {
+                s.remote
+                    .values()
+                    .filter(|p| p.several_voices)
+                    .map(|p| p.identity.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let info = MeetingInfo {
+            several_voices,
             room: self.room.clone(),
             room_code: self
                 .room_code
@@ -1025,6 +1072,7 @@ async fn pump(
                     if let Some(old) = s.remote.get(&p.identity) {
                         fresh.quality = old.quality.clone();
                         fresh.speaking = old.speaking;
+                        fresh.several_voices = old.several_voices;
                     }
                     s.remote.insert(p.identity.clone(), fresh.clone());
                     fresh
@@ -1189,6 +1237,7 @@ async fn pump(
                 text: c.text,
                 is_final: c.is_final,
                 source: CaptionSource::Room,
+                voice: None,
             }],
             E::DeviceUnavailable { kind, reason } => {
                 vec![RoomEvent::DeviceUnavailable { kind, reason }]

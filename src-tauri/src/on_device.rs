@@ -239,6 +239,23 @@ pub fn speech_runtime() -> Result<(PathBuf, PathBuf), String> {
     }
 }
 
+/// The speaker embedder that tells the voices of a meeting room's microphone apart
+/// (`VISIO_SPEAKER_EMBEDDER`, else `embedder.int8.onnx` in the models directory), if here.
+pub fn speaker_embedder() -> Option<PathBuf> {
+    std::env::var_os("VISIO_SPEAKER_EMBEDDER")
+        .map(PathBuf::from)
+        .or_else(|| Some(models_dir().join("embedder.int8.onnx")))
+        .filter(|p| p.is_file())
+}
+
+/// A transcript's speaker for a voice of a meeting room: "Salle A – intervenant 2".
+pub fn voice_label(name: &str, voice: Option<usize>) -> String {
+    match voice {
+        Some(v) => format!("{name} – intervenant {}", v + 1),
+        None => name.to_owned(),
+    }
+}
+
 pub fn list_models(policy_url: Option<String>) -> CmdResult<ModelsInfo> {
     let dir = models_dir();
     let models = ModelStore::new(&dir).list()?;
@@ -504,6 +521,8 @@ pub struct MeetingInfo {
     pub save_transcript: bool,
     /// Cores the user allows for captions (`None`: half the machine's).
     pub threads: Option<u32>,
+    /// Participants whose microphone carries several voices (meeting rooms), as marked.
+    pub several_voices: Vec<String>,
 }
 
 /// Live captions of one meeting, computed here. The event pump feeds it audio; captions go
@@ -525,19 +544,29 @@ impl DeviceCaptions {
         let (runtime, vad) =
             speech_runtime().map_err(|m| AppError::new(ErrorCode::SpeechUnavailable, m))?;
         let mut config = CaptionsConfig::new(model, runtime, vad);
+        config.speaker_embedder = speaker_embedder();
         // The cores the user allows, else half: the meeting's video and the UI need the rest.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         config.threads = match info.threads {
             Some(n) => (n as usize).clamp(1, cores),
             None => (cores / 2).max(1),
         };
+        let several = info.several_voices.clone();
         let (live, updates) = LiveCaptions::start(config).map_err(|e| {
             let code = match &e {
-                captions::CaptionsError::Onnx(_) => ErrorCode::SpeechUnavailable,
+                captions::CaptionsError::Onnx(_) | captions::CaptionsError::NoSpeakerModel => {
+                    ErrorCode::SpeechUnavailable
+                }
                 captions::CaptionsError::Recognizer(_) => ErrorCode::ModelInvalid,
             };
             AppError::new(code, e.to_string())
         })?;
+        // Meeting rooms marked before captions started.
+        for who in several {
+            if let Err(e) = live.set_several_voices(&who, true) {
+                tracing::info!("voices of {who} not told apart: {e}");
+            }
+        }
         let lines = Arc::new(Mutex::new(vec![]));
         let forward = tokio::spawn(forward(
             updates,
@@ -563,6 +592,16 @@ impl DeviceCaptions {
         if let Some(live) = &self.live {
             live.push(identity, track_sid, rate, samples);
         }
+    }
+
+    /// Marks `identity`'s microphone as carrying several voices (a meeting room), or no
+    /// longer: its final captions and transcript lines then name the voice.
+    pub fn set_several_voices(&self, identity: &str, several: bool) -> CmdResult<()> {
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        live.set_several_voices(identity, several)
+            .map_err(|e| AppError::new(ErrorCode::SpeechUnavailable, e.to_string()))
     }
 
     pub fn end_track(&self, track_sid: &str) {
@@ -654,12 +693,12 @@ async fn forward(
             ));
             let end_ms = end.as_millis() as u64;
             let start_ms = end_ms.saturating_sub(u.end_ms.saturating_sub(u.start_ms));
-            let speaker = names(&c.participant_identity)
+            let name = names(&c.participant_identity)
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| c.participant_identity.clone());
             if let Ok(mut l) = lines.lock() {
                 l.push(Line {
-                    speaker,
+                    speaker: voice_label(&name, u.voice),
                     start_ms,
                     end_ms,
                     text: c.text.clone(),
@@ -672,6 +711,7 @@ async fn forward(
             text: c.text,
             is_final: c.is_final,
             source: CaptionSource::Device,
+            voice: u.voice.map(|v| v as u32 + 1),
         });
     }
 }

@@ -228,6 +228,12 @@ async fn select_device(c: AppState<'_>, request: SelectDeviceRequest) -> CmdResu
 }
 
 #[tauri::command]
+async fn set_several_voices(c: AppState<'_>, request: SeveralVoicesRequest) -> CmdResult<()> {
+    c.set_several_voices(&request.identity, request.enabled)
+        .await
+}
+
+#[tauri::command]
 async fn send_chat(c: AppState<'_>, request: ChatRequest) -> CmdResult<ChatMessage> {
     c.send_chat(&request.text).await
 }
@@ -394,6 +400,7 @@ pub fn builder<R: tauri::Runtime>(args: Args) -> tauri::Builder<R> {
             set_microphone,
             set_camera,
             select_device,
+            set_several_voices,
             send_chat,
             set_hand_raised,
             send_reaction,

@@ -437,6 +437,7 @@ async fn agent_captions_reach_the_ui_attributed_to_the_speaker() {
                 text,
                 is_final,
                 source: visio_desktop::bridge::CaptionSource::Room,
+                voice: None,
             } => Some((
                 participant_identity.clone(),
                 segment_id.clone(),

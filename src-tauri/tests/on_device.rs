@@ -206,6 +206,14 @@ async fn bad_models_and_transcripts_give_clear_errors_and_the_meeting_goes_on() 
         !app.settings().on_device_captions,
         "not left on after failing"
     );
+    // Telling a meeting room's voices apart needs the speaker embedder: without it, a clear
+    // error; a participant who is not there, another.
+    std::env::set_var("VISIO_SPEAKER_EMBEDDER", base.join("absent-embedder.onnx"));
+    let e = app.set_several_voices("salle-a", true).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::SpeechUnavailable, "{e:?}");
+    assert!(e.message.contains("embedder.int8.onnx"), "{e:?}");
+    let e = app.set_several_voices("salle-a", false).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Internal, "no such participant: {e:?}");
     let sent = app
         .send_chat("toujours là")
         .await

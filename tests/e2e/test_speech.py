@@ -169,3 +169,110 @@ async def test_on_device_captions_and_their_transcript(server, launch_app, tmp_p
         keyring.close()
         for log in ARTIFACTS.glob("e2e-app-test_on_device*.log"):
             print(log, "tail:", log.read_text()[-1500:])
+
+
+async def say_turns_repeatedly(room: rtc.Room, turns: list[np.ndarray]):
+    """A meeting room's microphone: the turns one after the other, 1 s apart, again and again."""
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+    await room.local_participant.publish_track(
+        track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+    chunk = 480
+    gap = np.zeros(100 * chunk, dtype=np.int16)
+    audio = np.concatenate([part for pcm in turns for part in (pcm, gap)])
+    while True:
+        for i in range(0, len(audio) - chunk, chunk):
+            await source.capture_frame(rtc.AudioFrame(audio[i:i + chunk].tobytes(), 48000, 1, chunk))
+
+
+@pytest.mark.skipif(not all(os.environ.get(n) for n in NEEDS + ("VISIO_SPEAKER_EMBEDDER",)),
+                    reason="speech models not set: run through `make test`")
+@pytest.mark.asyncio
+async def test_meeting_room_voices_in_captions_and_transcript(server, launch_app, tmp_path):
+    """A participant is a meeting room: two voices take turns on its microphone. Marked as such
+    in the participants panel, its device captions name each voice ("– intervenant N"), every
+    line of one voice being that voice's sentences, and the saved transcript names them too."""
+    from test_captions import ROOM_TURNS, espeak_pcm
+
+    models, transcripts = tmp_path / "models", tmp_path / "transcripts"
+    visio = os.environ.get("VISIO_BIN") or "visio"
+    subprocess.run([visio, "models", "install", os.environ["VISIO_WHISPER_CT2_TINY"],
+                    "--name", "tiny.en", "--models-dir", str(models)], check=True)
+    (tmp_path / "keyring").mkdir()
+    keyring = SecretService({"PATH": os.environ["PATH"]}, tmp_path / "keyring")
+    keyring.start()
+    room = speaking = None
+    try:
+        app_env = {
+            "DBUS_SESSION_BUS_ADDRESS": keyring.env["DBUS_SESSION_BUS_ADDRESS"],
+            "VISIO_MODELS_DIR": str(models),
+            "VISIO_TRANSCRIPTS_DIR": str(transcripts),
+        }
+        driver = await asyncio.to_thread(launch_app, "--fake-devices", env=app_env)
+        room = await lkpeer.join(server.url, "sal-lede-reu", "salle-a")
+        turns = [espeak_pcm(voice, text) for voice, text in ROOM_TURNS]
+        speaking = asyncio.create_task(say_turns_repeatedly(room, turns))
+
+        await type_into(driver, "home-link-input", f"{server.http}/sal-lede-reu")
+        await click(driver, "home-join-button")
+        await type_into(driver, "prejoin-name-input", "Agent E2E")
+        await click(driver, "prejoin-join-button")
+        await until(driver, f"return document.querySelector('{by('meeting-root')}')", 30, "meeting")
+
+        # Marked as a meeting room in the participants panel, then captions on.
+        await click(driver, "control-participants")
+        mark = '#participants-panel li[data-identity="salle-a"] [data-testid="participant-several-voices"]'
+        await until(driver, "return document.querySelector(arguments[0])", 20, "the room in the panel", mark)
+        await js(driver, "document.querySelector(arguments[0]).click()", mark)
+        await until(driver, "return document.querySelector(arguments[0]).getAttribute('aria-pressed') === 'true'",
+                    10, "the room marked", mark)
+        await click(driver, "control-device-captions")
+
+        # Finals of both voices; each voice's lines are the sentences of one espeak voice.
+        finals = '[data-testid="captions-region"] p[data-identity="salle-a"][data-final="true"]'
+        seen: dict[str, tuple[int, str]] = {}
+        deadline = asyncio.get_running_loop().time() + 90
+        while True:
+            for voice, text in await js(
+                driver,
+                "return [...document.querySelectorAll(arguments[0])].map(p => {"
+                " const c = p.cloneNode(true);"
+                " c.querySelectorAll('strong, .caption-source').forEach(e => e.remove());"
+                " return [p.dataset.voice, c.textContent.trim()]; })",
+                finals,
+            ):
+                if voice:
+                    seen[text] = (int(voice), text)
+            voices = {v for v, _ in seen.values()}
+            if len(voices) >= 2 and len(seen) >= 3:
+                break
+            assert asyncio.get_running_loop().time() < deadline, f"voices not told apart: {seen}"
+            await asyncio.sleep(0.3)
+        print("meeting-room captions:", sorted(seen.values()))
+        await snapshot(driver, "e2e-meeting-room-voices.png")
+        # Which espeak voice each line came from: its nearest sentence.
+        espeak_voice = {}
+        for voice, text in seen.values():
+            nearest = min(ROOM_TURNS, key=lambda t: wer(t[1], text))
+            espeak_voice.setdefault(voice, set()).add(nearest[0])
+        assert all(len(v) == 1 for v in espeak_voice.values()), f"a voice mixes two speakers: {espeak_voice}"
+        assert len({next(iter(v)) for v in espeak_voice.values()}) == 2, espeak_voice
+
+        # The transcript names the voices.
+        await click(driver, "control-leave")
+        await until(driver, f"return document.querySelector('{by('home-transcript-saved')}')",
+                    30, "the transcript saved notice")
+        await click(driver, "home-transcripts-button")
+        await click(driver, "transcript")
+        speakers = await until(
+            driver,
+            f"const ls = [...document.querySelectorAll('{by('transcript-line')}')];"
+            "return ls.length ? ls.map(l => l.dataset.speaker) : null",
+            15, "the transcript's lines")
+        assert {"salle-a – intervenant 1", "salle-a – intervenant 2"} <= set(speakers), speakers
+    finally:
+        if speaking:
+            speaking.cancel()
+        if room:
+            await room.disconnect()
+        keyring.close()

@@ -237,6 +237,15 @@ try {
   check((await p.locator('[data-testid="captions-region"] p[data-source="device"] .caption-source').first().textContent()) === "sur cet appareil", "device captions: marked as computed on this device");
   await p.waitForTimeout(300);
   await shot(p, "meeting-device-captions");
+  // A meeting room: marked in the participants panel, its voices are named in the captions.
+  await p.getByTestId("control-participants").click();
+  const room = p.locator('#participants-panel li[data-identity="user-1"] [data-testid="participant-several-voices"]');
+  check((await room.getAttribute("aria-pressed")) === "false", "meeting room: not marked at first");
+  await room.click();
+  check(await until(p, () => document.querySelector('#participants-panel li[data-identity="user-1"] [data-testid="participant-several-voices"]')?.getAttribute("aria-pressed") === "true"), "meeting room: marked, the toggle pressed");
+  check(await until(p, () => [...document.querySelectorAll('[data-testid="captions-region"] p[data-identity="user-1"][data-voice]:not([data-voice=""]) strong')].some((s) => / – intervenant [12]$/.test(s.textContent ?? "")), undefined, 15000), "meeting room: captions name the voice (intervenant N)");
+  await shot(p, "meeting-room-voices");
+  await p.getByTestId("control-participants").click();
   await dc.click();
   check(await until(p, () => document.querySelector('[data-testid="meeting-info"]')?.textContent?.startsWith("Transcription enregistrée") === true), "device captions: off, the transcript saved");
   check((await dc.getAttribute("aria-pressed")) === "false", "device captions: the control is released");

@@ -191,6 +191,8 @@ export interface Participant {
   tracks: TrackInfo[];
   quality: Quality;
   speaking: boolean;
+  /** Marked as a meeting room whose microphone carries several voices (on-device captions name each voice). */
+  severalVoices: boolean;
 }
 
 export interface ChatMessage {
@@ -332,7 +334,7 @@ export type RoomEvent =
   | { type: "connectionQuality"; identity: string; quality: Quality }
   | { type: "chatMessage"; message: ChatMessage }
   | { type: "reaction"; fromIdentity: string; emoji: string }
-  | { type: "caption"; participantIdentity: string; segmentId: string; text: string; final: boolean; source: CaptionSource }
+  | { type: "caption"; participantIdentity: string; segmentId: string; text: string; final: boolean; source: CaptionSource; voice?: number }
   | ({ type: "onDeviceCaptions" } & OnDeviceCaptionsStatus)
   | { type: "notification"; kind: string }
   | { type: "lobby"; status: LobbyStatus }
@@ -364,6 +366,7 @@ export interface Commands {
   set_microphone: [{ enabled: boolean }, void];
   set_camera: [{ enabled: boolean }, void];
   select_device: [{ kind: DeviceKind; id: string }, void];
+  set_several_voices: [{ identity: string; enabled: boolean }, void];
   send_chat: [{ text: string }, ChatMessage];
   set_hand_raised: [{ raised: boolean }, void];
   send_reaction: [{ emoji: string }, void];

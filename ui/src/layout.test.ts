@@ -15,6 +15,7 @@ function person(i: number, extra: Partial<Participant> = {}, tracks?: TrackInfo[
     tracks: tracks ?? [{ sid: `TR_v${i}`, kind: "video", source: "camera", muted: false, width: 640, height: 360 }],
     quality: "good",
     speaking: false,
+    severalVoices: false,
     ...extra,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Live captions in an `aria-live` region: the latest lines, interim text replaced by the final;
- * captions computed on this machine are marked so (for screen readers too).
+ * captions computed on this machine are marked so (for screen readers too), and a meeting
+ * room's voices are named ("Salle A – intervenant 2").
  */
 
 import type { Participant } from "../bridge";
@@ -21,8 +22,9 @@ export function Captions({ on, captions, participants }: { on: boolean; captions
             data-final={String(c.final)}
             data-source={c.source}
             data-identity={c.identity}
+            data-voice={c.voice ?? ""}
           >
-            <strong>{names.get(c.identity) ?? c.identity}</strong>{" "}
+            <strong>{c.voice ? t("captions.voice", { name: names.get(c.identity) ?? c.identity, voice: c.voice }) : (names.get(c.identity) ?? c.identity)}</strong>{" "}
             {c.source === "device" && (
               <>
                 <span class="caption-source">{t("captions.onDevice")}</span>{" "}

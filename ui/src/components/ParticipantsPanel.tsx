@@ -1,7 +1,9 @@
 /**
  * Everyone in the room: raised hands first in the order they were raised (numbered, so the
- * organiser gives the floor in turn), with microphone state and a pin button; an organiser can
- * also mute a participant's microphone or remove them (asked twice).
+ * organiser gives the floor in turn), with microphone state and a pin button; a participant can
+ * be marked as a meeting room whose microphone carries several voices (on-device captions then
+ * name each voice); an organiser can also mute a participant's microphone or remove them
+ * (asked twice).
  */
 
 import { useEffect, useState } from "preact/hooks";
@@ -24,6 +26,8 @@ export function ParticipantsPanel(props: {
   onClose: () => void;
   /** Present when the user administers the room. */
   moderation?: Moderation | undefined;
+  /** Marks a participant as a meeting room with several voices on its microphone. */
+  onSeveralVoices?: ((identity: string, enabled: boolean) => void) | undefined;
 }) {
   const hands = raisedHands(props.participants);
   const handOrder = new Map(hands.map((p, i) => [p.identity, i + 1]));
@@ -78,6 +82,19 @@ export function ParticipantsPanel(props: {
               >
                 <Icon name="pin" size={16} />
               </button>
+              {props.onSeveralVoices && !p.isLocal && (
+                <button
+                  type="button"
+                  class={`pin${p.severalVoices ? " active" : ""}`}
+                  data-testid="participant-several-voices"
+                  aria-pressed={p.severalVoices}
+                  aria-label={t("participants.severalVoices", { name: p.name })}
+                  title={t("participants.severalVoices", { name: p.name })}
+                  onClick={() => props.onSeveralVoices?.(p.identity, !p.severalVoices)}
+                >
+                  <Icon name="people" size={16} />
+                </button>
+              )}
               {props.moderation && !p.isLocal && (
                 <>
                   <button

@@ -13,6 +13,7 @@ function p(identity: string, isLocal = false): Participant {
     tracks: [{ sid: `TR_a_${identity}`, kind: "audio", source: "microphone", muted: false, width: 0, height: 0 }],
     quality: "good",
     speaking: false,
+    severalVoices: false,
   };
 }
 
@@ -61,6 +62,18 @@ describe("meeting state", () => {
     expect(s.captions).toEqual([
       { segmentId: "s1", identity: "bob", text: "Bonjour à tous.", final: true, source: "room" },
       { segmentId: "s2", identity: "bob", text: "ensuite", final: false, source: "room" },
+    ]);
+  });
+
+  it("keeps which voice of a meeting room said a final", () => {
+    const s = run(
+      { type: "caption", participantIdentity: "salle", segmentId: "d1", text: "bonjour", final: false, source: "device" },
+      { type: "caption", participantIdentity: "salle", segmentId: "d1", text: "Bonjour.", final: true, source: "device", voice: 2 },
+      { type: "caption", participantIdentity: "salle", segmentId: "d2", text: "Merci.", final: true, source: "device", voice: 0 },
+    );
+    expect(s.captions).toEqual([
+      { segmentId: "d1", identity: "salle", text: "Bonjour.", final: true, source: "device", voice: 2 },
+      { segmentId: "d2", identity: "salle", text: "Merci.", final: true, source: "device" },
     ]);
   });
 

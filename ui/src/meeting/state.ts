@@ -12,6 +12,8 @@ export interface Caption {
   final: boolean;
   /** `room`: sent by the room; `device`: computed on this machine. */
   source: CaptionSource;
+  /** Which voice of a meeting room's microphone spoke (1, 2, ...), on device finals. */
+  voice?: number;
 }
 
 export interface FloatingReaction {
@@ -141,6 +143,7 @@ export function meetingReducer(s: MeetingState, a: MeetingAction): MeetingState 
       // An engine without the `source` field only knows the room's captions.
       const source: CaptionSource = a.source === "device" ? "device" : "room";
       const caption: Caption = { segmentId: a.segmentId, identity: a.participantIdentity, text: a.text, final: a.final, source };
+      if (typeof a.voice === "number" && a.voice > 0) caption.voice = a.voice;
       // Segment ids of the room and of this machine are separate series: the source is part of the key.
       const at = s.captions.findIndex((c) => c.segmentId === a.segmentId && c.identity === a.participantIdentity && c.source === source);
       const captions = at >= 0 ? s.captions.map((c, i) => (i === at ? caption : c)) : [...s.captions, caption];

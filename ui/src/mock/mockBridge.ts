@@ -444,6 +444,13 @@ class MockBridge implements Bridge {
         return undefined;
       case "select_device":
         return undefined;
+      case "set_several_voices": {
+        const p = this.participants.find((x) => x.identity === req.identity && !x.isLocal);
+        if (!p) throw err("internal", `no participant ${String(req.identity)}`);
+        p.severalVoices = req.enabled === true;
+        this.emit({ type: "participantUpdated", participant: { ...p } });
+        return undefined;
+      }
       case "send_chat": {
         const text = String(req.text);
         const msg: ChatMessage = { id: `m${Date.now()}`, fromIdentity: "me", fromName: this.localName, text, timestamp: Date.now(), isLocal: true };
@@ -584,10 +591,13 @@ class MockBridge implements Bridge {
       const segmentId = `dev-${n}`;
       const startMs = Date.now() - this.meetingStart;
       this.emit({ type: "caption", participantIdentity: identity, segmentId, text: text.split(" ").slice(0, 3).join(" "), final: false, source: "device" });
+      // A meeting room (marked in the participants panel): its two voices take turns.
+      const voice = speaker?.severalVoices && identity === speaker.identity ? 1 + (n % 2) : undefined;
       setTimeout(() => {
         if (this.deviceTimer === null) return;
-        this.emit({ type: "caption", participantIdentity: identity, segmentId, text, final: true, source: "device" });
-        this.deviceLines.push({ speaker: name, startMs, endMs: Date.now() - this.meetingStart, text });
+        this.emit({ type: "caption", participantIdentity: identity, segmentId, text, final: true, source: "device", ...(voice ? { voice } : {}) });
+        const speakerLabel = voice ? `${name} – intervenant ${voice}` : name;
+        this.deviceLines.push({ speaker: speakerLabel, startMs, endMs: Date.now() - this.meetingStart, text });
       }, 500);
     }, 1200);
   }
@@ -652,6 +662,7 @@ class MockBridge implements Bridge {
         tracks,
         quality: qualities[i % qualities.length] ?? "good",
         speaking: false,
+        severalVoices: false,
       };
     });
     const local: Participant = {
@@ -664,6 +675,7 @@ class MockBridge implements Bridge {
       tracks: [audio("TR_me_a", !req.micOn), video("TR_me_v", "camera", !req.cameraOn)],
       quality: "excellent",
       speaking: false,
+      severalVoices: false,
     };
     this.roomCode = roomCode;
     this.meetingStart = Date.now();

@@ -310,6 +310,7 @@ export function Meeting({ join, request }: { join: JoinResult; request: JoinRequ
               onPin={setPinned}
               onClose={() => actions.togglePanel("participants")}
               moderation={moderation}
+              onSeveralVoices={(identity, enabled) => void bridge.call("set_several_voices", { identity, enabled }).catch(showError)}
             />
           )}
         </div>
