@@ -15,8 +15,11 @@ use std::process::Command;
 /// errors are real mishearings of espeak's robotic French ("La réunion" → "et une autre",
 /// "l'année prochaine" → "râner prochain"). Beam search 5 (whisper.cpp's command-line default)
 /// gives 60.9 % at about 4x the decoding time; the notes' 41 % was another text or decoder.
-/// A broken pipeline or the wrong language gives 90 % and more.
-const FR_BOUND: f64 = 0.75;
+/// A broken pipeline or the wrong language gives 90 % and more. Installed in Q8_0 (the
+/// default since the store quantises f16 models) the same French gives 73.9 % (17 of 23 words,
+/// debug and release alike, 2026-12-07): the bound leaves one more word than that, as the Q8_0
+/// dot products may round differently on another CPU's instruction set.
+const FR_BOUND: f64 = 0.80;
 /// base on espeak English measured about 7 %.
 const EN_BOUND: f64 = 0.25;
 
