@@ -222,14 +222,14 @@ def bots_ingress(http: str, seconds: float = 6.0) -> float:
     return (server_bytes_in(http) - in0) * 8 / (time.monotonic() - t0) / 1e6
 
 
-def bots(visio: str, link: str, n: int, size: str, fps: int = 30):
+def bots(visio: str, link: str, n: int, size: str, fps: int = 30, simulcast: bool = True):
     return [
         subprocess.Popen(
             # --no-decode: the bots receive (the server forwards to them as to anyone) but do
             # not decode, so they do not take the CPU the app and Chromium are measured on
             # (nine bots decoding each other's 360p were most of the 2 cores).
             [visio, "join", link, "--name", f"bot{i}", "--fake-devices", "--video-size", size, "--fps", str(fps),
-             "--no-decode"],
+             "--no-decode", *([] if simulcast else ["--no-simulcast"])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         for i in range(n)
@@ -331,6 +331,9 @@ class App:
 
 
 SKIP = ("tauri-driver", "WebKitWebDriver")
+# Frames the page's video lane received so far (ui/src/video/lane.ts exposes its counters).
+LANE_COUNT = "return window.__visioLane ? window.__visioLane.received : null"
+
 # The app's window (src-tauri/tauri.conf.json), given to Chromium too.
 APP_WINDOW = "1280,800"
 
@@ -353,7 +356,9 @@ def cold_start(app_bin: str) -> list[float]:
 def rendering(args, n: int, size: str, seconds: float = 10.0):
     server, http = start_server(args.visio)
     link = f"{http}/ben-chre-ndr"
-    peers = bots(args.visio, link, n, size)
+    # One layer per publisher: the app receives what the scenario names (720p30, 360p30), not a
+    # simulcast layer picked for the tile (15-20 fps).
+    peers = bots(args.visio, link, n, size, simulcast=False)
     app = None
     try:
         time.sleep(2)
@@ -365,11 +370,17 @@ def rendering(args, n: int, size: str, seconds: float = 10.0):
         time.sleep(3)  # settle
         app.js("const b = document.querySelector('[data-testid=\"control-camera\"]');"
                "if (b && b.getAttribute('aria-pressed') === 'true') b.click();")
-        before = app.frames()
+        before, lane0 = app.frames(), app.js(LANE_COUNT)
         meter = Meter(app.proc.pid, SKIP)
         cpu, peak = meter.run(seconds)
-        after = app.frames()
+        after, lane1 = app.frames(), app.js(LANE_COUNT)
         fps = sorted(round((after.get(k, 0) - v) / seconds, 1) for k, v in before.items())
+        # What reached the page per second, all tiles together: drawn < received means the page
+        # dropped frames (a newer one came before the paint); received < sent, the network or
+        # the publishers.
+        received = (lane1 - lane0) / seconds if lane0 is not None and lane1 is not None else None
+        print(f"  page received {received:.0f} frames/s for {n} tiles; CPU by {meter.breakdown()}"
+              if received is not None else f"  CPU by {meter.breakdown()}", flush=True)
         return fps, cpu, peak, app.paths()
     finally:
         if app:

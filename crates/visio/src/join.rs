@@ -69,6 +69,10 @@ pub struct JoinArgs {
     /// Let str0m's bandwidth estimate lower the video bitrate (experimental, see the engine docs).
     #[arg(long)]
     follow_bwe: bool,
+    /// Publish one video layer at the camera's size and rate instead of LiveKit's simulcast
+    /// layers (a benchmark's publisher: every subscriber gets that size at that rate).
+    #[arg(long)]
+    no_simulcast: bool,
     /// Frame rate of the fake camera.
     #[arg(long, default_value_t = 30)]
     fps: u32,
@@ -174,6 +178,7 @@ pub fn run(args: JoinArgs, started: Instant) -> anyhow::Result<()> {
         height: args.video_size.1,
         fps: args.fps.clamp(1, 60),
         follow_bandwidth_estimate: args.follow_bwe,
+        simulcast: !args.no_simulcast,
         camera: args.camera.clone(),
         microphone: args.microphone.clone(),
         wav: args.wav.clone(),

@@ -10,7 +10,7 @@ import { useApp } from "../app";
 import { createRenderer, type Renderer } from "../video/renderer";
 import type { VideoSubscriptions } from "../video/subscriptions";
 import type { Drawable } from "../video/lane";
-import { paintClock } from "../video/paintClock";
+import { FrameQueue, paintClock } from "../video/paintClock";
 
 /** The meeting's subscriptions; absent on the pre-join screen (local preview only). */
 export const SubscriptionsContext = createContext<VideoSubscriptions | null>(null);
@@ -44,16 +44,16 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
     const sized = new ResizeObserver(measure);
     sized.observe(el);
     let path = "";
-    let pending: Drawable | null = null;
-    const release = (d: Drawable | null) => {
+    const pending = new FrameQueue<Drawable>(2);
+    const release = (d: Drawable | undefined) => {
       if (d?.kind === "video") d.frame.close();
     };
-    // Drawn on the tiles' shared clock (at most 30 times a second, all tiles together): the
-    // latest frame wins.
+    // Drawn on the tiles' shared clock (at most 30 times a second, all tiles together), one
+    // picture a tick, oldest first: a second one waits for the next tick.
     const paint = () => {
-      const d = pending;
+      const d = pending.take();
       if (!d) return;
-      pending = null;
+      if (pending.size > 0) paintClock.request(paint);
       if (!renderer) {
         renderer = createRenderer(el, d.kind === "i420" ? preferred : "2d");
         el.dataset.renderer = renderer.kind;
@@ -80,8 +80,7 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
     };
     const immediate = new URLSearchParams(location.search).get("draw") === "now";
     const detach = lane.attach(props.trackId, (frame) => {
-      release(pending);
-      pending = frame;
+      release(pending.push(frame));
       if (immediate) paint();
       else paintClock.request(paint);
     });
@@ -89,8 +88,7 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
       detach();
       sized.disconnect();
       paintClock.cancel(paint);
-      release(pending);
-      pending = null;
+      pending.drain().forEach(release);
       renderer?.dispose();
     };
   }, [lane, props.trackId]);
