@@ -14,6 +14,8 @@ nothing). Run by `make bench-app` (release builds), under Xvfb in its own sessio
 - memory: peak PSS of each process tree (shared library pages counted once), summed RSS too;
 - 4-person meeting: the app publishing 720p30 and showing three 360p, then Chromium running
   livekit-client doing the same in the same kind of room: CPU and peak memory side by side;
+- floors: the app in the same meeting with no remote video (low-bandwidth "audio only"), and
+  WebKitGTK's MiniBrowser on an empty page (peak PSS), against Chromium's meeting;
 - installed size: of the .deb given with --deb (built by `npx @tauri-apps/cli@2 build --bundles deb`).
 CPU is in % of one core, from /proc (utime+stime of the process tree).
 """
@@ -438,6 +440,19 @@ def meeting(args, seconds: float = 15.0):
             ingress["app"] = (in1 - in0) * 8 / m.elapsed / 1e6
             print(f"  app CPU by {m.breakdown()}", flush=True)
             print(f"  (app tiles drawn by: {', '.join(app.paths())})", flush=True)
+            # The same app in the same meeting with the low-bandwidth mode "audio only": no
+            # remote video is received, decoded or drawn (the self view stays, still publishing
+            # 720p30 simulcast). What is left is the floor no way of showing video can go under.
+            app.js("document.querySelector('[data-testid=\"control-devices\"]').click()")
+            app.wait("return !!document.getElementById('pop-lowbw')", 10)
+            app.js("const s = document.getElementById('pop-lowbw'); s.value = 'audio-only';"
+                   " s.dispatchEvent(new Event('change', {bubbles: true}));")
+            app.wait("return document.querySelectorAll('[data-testid=\"tile-canvas\"][data-track-sid^=\"TR_\"]').length === 0", 10)
+            time.sleep(4)
+            m = Meter(app.proc.pid, SKIP)
+            cpu, peak = m.run(seconds)
+            results["app, audio only"] = (cpu, m.peak_pss, peak, [])
+            print(f"  app (audio only) CPU by {m.breakdown()}", flush=True)
         finally:
             if app:
                 app.close()
@@ -496,6 +511,33 @@ def meeting(args, seconds: float = 15.0):
     return results
 
 
+# WebKitGTK's own test browser, shipped with the library the app is built on (libwebkit2gtk-4.1-0).
+MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
+
+
+def webkit_floor(seconds: float = 5.0) -> tuple[float, int] | None:
+    """CPU and peak PSS of WebKitGTK's MiniBrowser showing an empty page (about:blank) in a window
+    of the app's size: what any Tauri app on Linux pays before its own page and engine (the
+    memory floor under the app's figures). Same environment as the app without a GPU."""
+    if not os.path.exists(MINIBROWSER):
+        return None
+    w, h = APP_WINDOW.split(",")
+    proc = subprocess.Popen([MINIBROWSER, f"--geometry={w}x{h}", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "WEBKIT_DISABLE_DMABUF_RENDERER": "1"})
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+                _comm(Path(f"/proc/{p}")) == "WebKitWebProces" for p in tree(proc.pid)):
+            time.sleep(0.2)
+        time.sleep(3)
+        m = Meter(proc.pid)
+        cpu, _ = m.run(seconds)
+        return cpu, m.peak_pss
+    finally:
+        stop([proc])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--visio", required=True)
@@ -533,6 +575,16 @@ def main():
             rr = r["app"][2] / max(r["chromium"][2], 1)
             print(f"4-person meeting, app/chromium: CPU ratio {cr:.2f}, memory ratio {mr:.2f} (PSS; {rr:.2f} by summed RSS)", flush=True)
             rows.append(("4-person meeting, app/Chromium CPU", f"{cr:.2f}", "<= 0.50", cr <= 0.5))
+            floor = webkit_floor()
+            if floor:
+                print(f"WebKitGTK MiniBrowser on about:blank: CPU {floor[0]:.0f}% of a core, peak PSS {floor[1]/2**20:.0f} MiB "
+                      f"= {floor[1] / max(r['chromium'][1], 1):.2f} of Chromium's meeting peak (the target is 0.33)", flush=True)
+                rows.append(("WebKitGTK MiniBrowser, empty page: peak PSS / Chromium's meeting",
+                             f"{floor[1]/2**20:.0f} MiB = {floor[1] / max(r['chromium'][1], 1):.2f}", "-", None))
+            if "app, audio only" in r:
+                fr = r["app, audio only"][0] / max(r["chromium"][0], 1e-9)
+                print(f"4-person meeting, app receiving no video / chromium showing all: CPU ratio {fr:.2f}", flush=True)
+                rows.append(("app receiving no video (audio only) / Chromium showing all, CPU", f"{fr:.2f}", "-", None))
             rows.append(("4-person meeting, app/Chromium peak memory (PSS)", f"{mr:.2f} (summed RSS: {rr:.2f})", "<= 0.33", mr <= 1 / 3))
     if "size" in args.only and args.deb:
         size = os.path.getsize(args.deb)

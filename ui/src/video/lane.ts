@@ -4,8 +4,10 @@
  * `VideoDecoder` per track). On open the page tells Rust which codecs it decodes
  * (`{"type":"decoders","codecs":[...]}`); Rust sends I420 for any other codec (the fallback).
  * Decoders ask for keyframes (`{"type":"keyframe","track":...}`) when they start or fail, and a
- * codec whose decoder keeps failing is withdrawn, so its tracks fall back to I420. A message that
- * does not parse is counted and dropped, and a dropped connection is reopened.
+ * codec whose decoder keeps failing is withdrawn, so its tracks fall back to I420. Past
+ * [`MAX_WEBCODECS_TILES`] remote tiles the page asks for decoded pictures for every track instead
+ * (see there). A message that does not parse is counted and dropped, and a dropped connection is
+ * reopened.
  */
 
 import type { Bridge, VideoSocket } from "../bridge";
@@ -20,6 +22,22 @@ export type Drawable =
   | { kind: "i420"; frame: I420Frame }
   | { kind: "rgba"; frame: RgbaFrame }
   | { kind: "video"; frame: VideoFrame };
+
+/**
+ * Remote tiles beyond which every track comes decoded (RGBA) rather than encoded. Drawing a
+ * WebCodecs `VideoFrame` costs the page's main thread more than putting RGBA pixels, and past
+ * this many tiles the paint clock falls behind: measured with `make bench-app`'s rendering on
+ * 2 cores, 360p30 tiles, WebCodecs against RGBA: 4 tiles 55 % / 66 % of a core, both 30 fps;
+ * 6 tiles 79 % / 77 %, both 30 fps; 9 tiles 66-75 % at 13-27 fps drawn / 80 % at 30 fps.
+ */
+export const MAX_WEBCODECS_TILES = 6;
+
+/** Quiet time before a change of the tile count re-decides the path (a grid re-render detaches
+ * and attaches its tiles in one go). */
+const REVIEW_DELAY_MS = 250;
+
+/** The track id of the self view, drawn from pictures the engine sends (never encoded). */
+const LOCAL_CAMERA = "local-camera";
 
 /** How the page wants pictures the Rust side decodes: RGBA for 2D canvases, I420 for WebGL. */
 export type Pixels = "rgba" | "i420";
@@ -37,6 +55,9 @@ export class VideoLane {
   private retry: ReturnType<typeof setTimeout> | null = null;
   /** The codecs decoded here; `null` until the check finished. */
   private codecs: Codec[] | null = null;
+  /** Few enough remote tiles for the WebCodecs path (see [`MAX_WEBCODECS_TILES`]). */
+  private fewTiles = true;
+  private review: ReturnType<typeof setTimeout> | null = null;
   /** Frames received, frames rejected by the parser, encoded frames among those received. */
   received = 0;
   rejected = 0;
@@ -57,9 +78,9 @@ export class VideoLane {
     (globalThis as { __visioLane?: VideoLane }).__visioLane = this;
   }
 
-  /** The codecs this page decodes now (empty: everything comes as I420). */
+  /** The codecs this page decodes now (empty: everything comes decoded). */
   get decodedCodecs(): readonly Codec[] {
-    return this.codecs ?? [];
+    return this.fewTiles ? (this.codecs ?? []) : [];
   }
 
   private send(message: object): void {
@@ -74,7 +95,7 @@ export class VideoLane {
   }
 
   private announce(): void {
-    if (this.codecs !== null) this.send({ type: "decoders", codecs: this.codecs, pixels: this.pixels });
+    if (this.codecs !== null) this.send({ type: "decoders", codecs: this.decodedCodecs, pixels: this.pixels });
   }
 
   private open(): void {
@@ -124,7 +145,8 @@ export class VideoLane {
     this.received++;
     if (frame.kind === "encoded") {
       this.encoded++;
-      this.decoderFor(frame.trackId)?.push(frame);
+      // Sent before the page asked for decoded pictures: the decoded ones follow.
+      if (this.fewTiles) this.decoderFor(frame.trackId)?.push(frame);
       return;
     }
     this.deliver(frame.trackId, frame.kind === "rgba" ? { kind: "rgba", frame } : { kind: "i420", frame });
@@ -170,19 +192,46 @@ export class VideoLane {
       this.sinks.set(trackId, set);
     }
     set.add(sink);
+    this.scheduleReview();
     return () => {
       set?.delete(sink);
       if (set?.size === 0) {
         this.sinks.delete(trackId);
         this.decoders.get(trackId)?.close();
         this.decoders.delete(trackId);
+        this.scheduleReview();
       }
     };
+  }
+
+  /** Remote tracks with a tile now. */
+  get remoteTiles(): number {
+    let n = 0;
+    for (const id of this.sinks.keys()) if (id !== LOCAL_CAMERA) n++;
+    return n;
+  }
+
+  private scheduleReview(): void {
+    if (this.closed) return;
+    if (this.review !== null) clearTimeout(this.review);
+    this.review = setTimeout(() => {
+      this.review = null;
+      const few = this.remoteTiles <= MAX_WEBCODECS_TILES;
+      if (few === this.fewTiles) return;
+      this.fewTiles = few;
+      // Decoded pictures from now on: free the decoders (new ones start on a keyframe later).
+      if (!few) {
+        for (const d of this.decoders.values()) d.close();
+        this.decoders.clear();
+      }
+      this.announce();
+    }, REVIEW_DELAY_MS);
   }
 
   close(): void {
     this.closed = true;
     if (this.retry !== null) clearTimeout(this.retry);
+    if (this.review !== null) clearTimeout(this.review);
     for (const d of this.decoders.values()) d.close();
     this.decoders.clear();
     this.socket?.close();
