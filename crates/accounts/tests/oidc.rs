@@ -29,17 +29,20 @@ impl Drop for Provider {
 }
 
 fn start_provider() -> Provider {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/oidc");
+    // Read at run time (cargo test sets it): a test binary reused from a build in another
+    // checkout of the same target directory would otherwise look there.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let dir = std::path::Path::new(&manifest).join("../../tests/oidc");
     assert!(
-        std::path::Path::new(dir)
-            .join("node_modules/oidc-provider")
+        dir.join("node_modules/oidc-provider")
             .exists(),
         "tests/oidc/node_modules missing: run `make js-deps`"
     );
     let mut child = Command::new("node")
         .arg("provider.js")
         .arg("0")
-        .current_dir(dir)
+        .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
