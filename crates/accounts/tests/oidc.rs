@@ -35,8 +35,7 @@ fn start_provider() -> Provider {
         .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
     let dir = std::path::Path::new(&manifest).join("../../tests/oidc");
     assert!(
-        dir.join("node_modules/oidc-provider")
-            .exists(),
+        dir.join("node_modules/oidc-provider").exists(),
         "tests/oidc/node_modules missing: run `make js-deps`"
     );
     let mut child = Command::new("node")
