@@ -63,6 +63,29 @@ async def say_repeatedly(room: rtc.Room, pcm: np.ndarray):
             await source.capture_frame(rtc.AudioFrame(audio[i:i + chunk].tobytes(), 48000, 1, chunk))
 
 
+@pytest.fixture
+def speech_app_env(tmp_path):
+    """What both tests give the app: tiny.en installed by `visio models install` into a private
+    models directory, a real Secret Service for the transcripts' key, and directories of their
+    own for transcripts and exports (under tmp_path: models/, transcripts/, exports/)."""
+    models = tmp_path / "models"
+    visio = os.environ.get("VISIO_BIN") or "visio"
+    subprocess.run([visio, "models", "install", os.environ["VISIO_WHISPER_CT2_TINY"],
+                    "--name", "tiny.en", "--models-dir", str(models)], check=True)
+    (tmp_path / "keyring").mkdir()
+    keyring = SecretService({"PATH": os.environ["PATH"]}, tmp_path / "keyring")
+    keyring.start()
+    try:
+        yield {
+            "DBUS_SESSION_BUS_ADDRESS": keyring.env["DBUS_SESSION_BUS_ADDRESS"],
+            "VISIO_MODELS_DIR": str(models),
+            "VISIO_TRANSCRIPTS_DIR": str(tmp_path / "transcripts"),
+            "VISIO_EXPORT_DIR": str(tmp_path / "exports"),
+        }
+    finally:
+        keyring.close()
+
+
 async def js(driver, script: str, *args):
     return await asyncio.to_thread(driver.execute_script, script, *args)
 
@@ -70,23 +93,11 @@ async def js(driver, script: str, *args):
 @pytest.mark.skipif(not all(os.environ.get(n) for n in NEEDS),
                     reason="speech models not set: run through `make test`")
 @pytest.mark.asyncio
-async def test_on_device_captions_and_their_transcript(server, launch_app, tmp_path):
-    models, transcripts, exports = (tmp_path / d for d in ("models", "transcripts", "exports"))
-    visio = os.environ.get("VISIO_BIN") or "visio"
-    subprocess.run([visio, "models", "install", os.environ["VISIO_WHISPER_CT2_TINY"],
-                    "--name", "tiny.en", "--models-dir", str(models)], check=True)
-    (tmp_path / "keyring").mkdir()
-    keyring = SecretService({"PATH": os.environ["PATH"]}, tmp_path / "keyring")
-    keyring.start()
+async def test_on_device_captions_and_their_transcript(server, launch_app, speech_app_env, tmp_path):
+    transcripts, exports = tmp_path / "transcripts", tmp_path / "exports"
     room = speaking = None
     try:
-        app_env = {
-            "DBUS_SESSION_BUS_ADDRESS": keyring.env["DBUS_SESSION_BUS_ADDRESS"],
-            "VISIO_MODELS_DIR": str(models),
-            "VISIO_TRANSCRIPTS_DIR": str(transcripts),
-            "VISIO_EXPORT_DIR": str(exports),
-        }
-        driver = await asyncio.to_thread(launch_app, "--fake-devices", env=app_env)
+        driver = await asyncio.to_thread(launch_app, "--fake-devices", env=speech_app_env)
 
         # The Speech panel: the model is listed and speech can run.
         await click(driver, "home-speech-button")
@@ -166,7 +177,6 @@ async def test_on_device_captions_and_their_transcript(server, launch_app, tmp_p
             speaking.cancel()
         if room:
             await room.disconnect()
-        keyring.close()
         for log in ARTIFACTS.glob("e2e-app-test_on_device*.log"):
             print(log, "tail:", log.read_text()[-1500:])
 
@@ -188,27 +198,15 @@ async def say_turns_repeatedly(room: rtc.Room, turns: list[np.ndarray]):
 @pytest.mark.skipif(not all(os.environ.get(n) for n in NEEDS + ("VISIO_SPEAKER_EMBEDDER",)),
                     reason="speech models not set: run through `make test`")
 @pytest.mark.asyncio
-async def test_meeting_room_voices_in_captions_and_transcript(server, launch_app, tmp_path):
+async def test_meeting_room_voices_in_captions_and_transcript(server, launch_app, speech_app_env):
     """A participant is a meeting room: two voices take turns on its microphone. Marked as such
     in the participants panel, its device captions name each voice ("– intervenant N"), every
     line of one voice being that voice's sentences, and the saved transcript names them too."""
     from test_captions import ROOM_TURNS, espeak_pcm
 
-    models, transcripts = tmp_path / "models", tmp_path / "transcripts"
-    visio = os.environ.get("VISIO_BIN") or "visio"
-    subprocess.run([visio, "models", "install", os.environ["VISIO_WHISPER_CT2_TINY"],
-                    "--name", "tiny.en", "--models-dir", str(models)], check=True)
-    (tmp_path / "keyring").mkdir()
-    keyring = SecretService({"PATH": os.environ["PATH"]}, tmp_path / "keyring")
-    keyring.start()
     room = speaking = None
     try:
-        app_env = {
-            "DBUS_SESSION_BUS_ADDRESS": keyring.env["DBUS_SESSION_BUS_ADDRESS"],
-            "VISIO_MODELS_DIR": str(models),
-            "VISIO_TRANSCRIPTS_DIR": str(transcripts),
-        }
-        driver = await asyncio.to_thread(launch_app, "--fake-devices", env=app_env)
+        driver = await asyncio.to_thread(launch_app, "--fake-devices", env=speech_app_env)
         room = await lkpeer.join(server.url, "sal-lede-reu", "salle-a")
         turns = [espeak_pcm(voice, text) for voice, text in ROOM_TURNS]
         speaking = asyncio.create_task(say_turns_repeatedly(room, turns))
@@ -275,4 +273,3 @@ async def test_meeting_room_voices_in_captions_and_transcript(server, launch_app
             speaking.cancel()
         if room:
             await room.disconnect()
-        keyring.close()

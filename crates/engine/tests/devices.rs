@@ -13,24 +13,14 @@
 use std::time::{Duration, Instant};
 
 use engine::{EngineError, PlayoutOptions, PublishOptions, Room, RoomOptions, TrackKind};
-use livekit_token::{AccessToken, VideoGrants};
 use room_server::{RoomServer, ServerConfig};
 
 #[path = "../../media/tests/pulse/mod.rs"]
 mod pulse;
 use pulse::{pactl, play_tone, pulse, record};
 
-fn token(room: &str, identity: &str) -> String {
-    AccessToken::with_api_key("devkey", "secret")
-        .with_identity(identity)
-        .with_grants(VideoGrants {
-            room_join: true,
-            room: room.into(),
-            ..Default::default()
-        })
-        .to_jwt()
-        .expect("token")
-}
+mod common;
+use common::token;
 
 /// The dominant frequency Bob hears from Alice's microphone, once it is within 10 Hz of `hz`
 /// (polled for up to `within`); the last value seen otherwise.

@@ -5,20 +5,10 @@
 use std::time::Duration;
 
 use engine::{media::VideoCodecKind, PublishOptions, Room, RoomEvent, RoomOptions};
-use livekit_token::{AccessToken, VideoGrants};
 use room_server::{RoomServer, ServerConfig};
 
-fn token(room: &str, identity: &str) -> String {
-    AccessToken::with_api_key("devkey", "secret")
-        .with_identity(identity)
-        .with_grants(VideoGrants {
-            room_join: true,
-            room: room.into(),
-            ..Default::default()
-        })
-        .to_jwt()
-        .expect("token")
-}
+mod common;
+use common::token;
 
 /// A VP8 keyframe: bit 0 of the first byte clear, then the start code 9d 01 2a and the size.
 fn vp8_keyframe_size(data: &[u8]) -> Option<(u16, u16)> {

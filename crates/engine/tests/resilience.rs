@@ -7,22 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::{EngineError, PublishOptions, Room, RoomEvent, RoomOptions, TrackKind};
-use livekit_token::{AccessToken, VideoGrants};
 use netem::{Impairment, TcpProxy, UdpRelay};
 use room_server::{RoomServer, ServerConfig};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-fn token(room: &str, identity: &str) -> String {
-    AccessToken::with_api_key("devkey", "secret")
-        .with_identity(identity)
-        .with_grants(VideoGrants {
-            room_join: true,
-            room: room.into(),
-            ..Default::default()
-        })
-        .to_jwt()
-        .expect("token")
-}
+mod common;
+use common::token;
 
 fn small_video() -> PublishOptions {
     PublishOptions {

@@ -4,21 +4,11 @@
 use std::time::{Duration, Instant};
 
 use engine::{EngineError, PublishOptions, Room, RoomEvent, RoomOptions, TrackKind};
-use livekit_token::{AccessToken, VideoGrants};
 use room_server::{RoomServer, ServerConfig};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-fn token(secret: &str, room: &str, identity: &str) -> String {
-    AccessToken::with_api_key("devkey", secret)
-        .with_identity(identity)
-        .with_grants(VideoGrants {
-            room_join: true,
-            room: room.into(),
-            ..Default::default()
-        })
-        .to_jwt()
-        .expect("token")
-}
+mod common;
+use common::token_signed as token;
 
 /// Waits for an event `f` accepts, passing others to `seen`.
 async fn wait_for<T>(

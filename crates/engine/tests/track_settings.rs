@@ -4,21 +4,11 @@
 use std::time::Duration;
 
 use engine::{PublishOptions, Room, RoomEvent, RoomOptions, TrackSetting};
-use livekit_token::{AccessToken, VideoGrants};
 use room_server::{RoomServer, ServerConfig};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-fn token(room: &str, identity: &str) -> String {
-    AccessToken::with_api_key("devkey", "secret")
-        .with_identity(identity)
-        .with_grants(VideoGrants {
-            room_join: true,
-            room: room.into(),
-            ..Default::default()
-        })
-        .to_jwt()
-        .expect("token")
-}
+mod common;
+use common::token;
 
 /// Frame sizes received within `window`, with the track they came on.
 async fn frames_within(

@@ -149,74 +149,58 @@ export function parseLaneMessage(buffer: ArrayBuffer): I420Frame | EncodedFrame 
   };
 }
 
-/** Writes one encoded frame in the lane's format (the tests and the benchmark's lane). */
-export function encodeEncodedFrame(frame: Omit<EncodedFrame, "kind">): ArrayBuffer {
-  const id = utf8Encoder.encode(frame.trackId);
-  if (id.length > 0xffff) throw new FrameError("track id too long");
-  const buffer = new ArrayBuffer(HEADER + id.length + ENCODED_HEADER + frame.data.length);
+/**
+ * A lane message with its header written (format, size, counter, track id) and room for
+ * `payload` bytes after the id; returns the buffer, a byte view and where the payload starts.
+ */
+function laneMessage(format: number, trackId: string, width: number, height: number, counter: number, payload: number) {
+  const id = utf8Encoder.encode(trackId);
+  if (width > 0xffff || height > 0xffff || id.length > 0xffff) throw new FrameError("frame too large");
+  const buffer = new ArrayBuffer(HEADER + id.length + payload);
   const view = new DataView(buffer);
   view.setUint8(0, FRAME_MAGIC);
   view.setUint8(1, FRAME_VERSION);
-  view.setUint8(2, FORMAT_ENCODED);
-  view.setUint32(8, frame.counter >>> 0, true);
+  view.setUint8(2, format);
+  view.setUint16(4, width, true);
+  view.setUint16(6, height, true);
+  view.setUint32(8, counter >>> 0, true);
   view.setUint16(12, id.length, true);
   const bytes = new Uint8Array(buffer);
   bytes.set(id, HEADER);
-  const start = HEADER + id.length;
-  view.setUint8(start, CODECS.indexOf(frame.codec) + 1);
-  view.setUint8(start + 1, frame.keyframe ? 1 : 0);
-  view.setBigUint64(start + 4, BigInt(frame.timestamp), true);
-  bytes.set(frame.data, start + ENCODED_HEADER);
-  return buffer;
+  return { buffer, view, bytes, start: HEADER + id.length };
+}
+
+/** Writes one encoded frame in the lane's format (the tests and the benchmark's lane). */
+export function encodeEncodedFrame(frame: Omit<EncodedFrame, "kind">): ArrayBuffer {
+  const m = laneMessage(FORMAT_ENCODED, frame.trackId, 0, 0, frame.counter, ENCODED_HEADER + frame.data.length);
+  m.view.setUint8(m.start, CODECS.indexOf(frame.codec) + 1);
+  m.view.setUint8(m.start + 1, frame.keyframe ? 1 : 0);
+  m.view.setBigUint64(m.start + 4, BigInt(frame.timestamp), true);
+  m.bytes.set(frame.data, m.start + ENCODED_HEADER);
+  return m.buffer;
 }
 
 /** Writes one RGBA frame in the lane's format (the tests). */
 export function encodeRgbaFrame(frame: Omit<RgbaFrame, "kind">): ArrayBuffer {
-  const id = utf8Encoder.encode(frame.trackId);
   if (frame.data.length !== frame.width * frame.height * 4) throw new FrameError("pixels do not match the frame size");
-  if (frame.width > 0xffff || frame.height > 0xffff || id.length > 0xffff) throw new FrameError("frame too large");
-  const buffer = new ArrayBuffer(HEADER + id.length + frame.data.length);
-  const view = new DataView(buffer);
-  view.setUint8(0, FRAME_MAGIC);
-  view.setUint8(1, FRAME_VERSION);
-  view.setUint8(2, FORMAT_RGBA);
-  view.setUint16(4, frame.width, true);
-  view.setUint16(6, frame.height, true);
-  view.setUint32(8, frame.counter >>> 0, true);
-  view.setUint16(12, id.length, true);
-  const bytes = new Uint8Array(buffer);
-  bytes.set(id, HEADER);
-  bytes.set(frame.data, HEADER + id.length);
-  return buffer;
+  const m = laneMessage(FORMAT_RGBA, frame.trackId, frame.width, frame.height, frame.counter, frame.data.length);
+  m.bytes.set(frame.data, m.start);
+  return m.buffer;
 }
 
 /** Writes one frame in the lane's format (used by the mock lane and the tests). */
 export function encodeFrame(frame: I420Frame): ArrayBuffer {
-  const id = utf8Encoder.encode(frame.trackId);
   const c = chromaSize(frame.width, frame.height);
   const ySize = frame.width * frame.height;
   const cSize = c.width * c.height;
   if (frame.y.length !== ySize || frame.u.length !== cSize || frame.v.length !== cSize) {
     throw new FrameError("plane sizes do not match the frame size");
   }
-  if (frame.width > 0xffff || frame.height > 0xffff || id.length > 0xffff) throw new FrameError("frame too large");
-  const buffer = new ArrayBuffer(HEADER + id.length + ySize + 2 * cSize);
-  const view = new DataView(buffer);
-  view.setUint8(0, FRAME_MAGIC);
-  view.setUint8(1, FRAME_VERSION);
-  view.setUint8(2, FORMAT_I420);
-  view.setUint8(3, 0);
-  view.setUint16(4, frame.width, true);
-  view.setUint16(6, frame.height, true);
-  view.setUint32(8, frame.counter >>> 0, true);
-  view.setUint16(12, id.length, true);
-  const bytes = new Uint8Array(buffer);
-  bytes.set(id, HEADER);
-  const start = HEADER + id.length;
-  bytes.set(frame.y, start);
-  bytes.set(frame.u, start + ySize);
-  bytes.set(frame.v, start + ySize + cSize);
-  return buffer;
+  const m = laneMessage(FORMAT_I420, frame.trackId, frame.width, frame.height, frame.counter, ySize + 2 * cSize);
+  m.bytes.set(frame.y, m.start);
+  m.bytes.set(frame.u, m.start + ySize);
+  m.bytes.set(frame.v, m.start + ySize + cSize);
+  return m.buffer;
 }
 
 /** BT.601 limited range YUV → RGB for one pixel (the 2D fallback and the tests use it). */

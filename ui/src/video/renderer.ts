@@ -55,6 +55,14 @@ export function fitSize(w: number, h: number, maxW: number, maxH: number): { wid
   return { width: Math.max(2, Math.round(w * k)), height: Math.max(2, Math.round(h * k)) };
 }
 
+/** Gives `canvas` this size in pixels, only when it differs (a resize clears it and costs). */
+function sizeCanvas(canvas: HTMLCanvasElement, width: number, height: number): void {
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+}
+
 function compile(gl: WebGLRenderingContext, type: number, source: string): WebGLShader | null {
   const shader = gl.createShader(type);
   if (!shader) return null;
@@ -149,10 +157,7 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
   return {
     kind: "webgl",
     draw(frame) {
-      if (canvas.width !== frame.width || canvas.height !== frame.height) {
-        canvas.width = frame.width;
-        canvas.height = frame.height;
-      }
+      sizeCanvas(canvas, frame.width, frame.height);
       gl.useProgram(program);
       gl.viewport(0, 0, frame.width, frame.height);
       const cw = Math.ceil(frame.width / 2);
@@ -163,10 +168,7 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
       gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
     },
     drawRgba(frame) {
-      if (canvas.width !== frame.width || canvas.height !== frame.height) {
-        canvas.width = frame.width;
-        canvas.height = frame.height;
-      }
+      sizeCanvas(canvas, frame.width, frame.height);
       gl.useProgram(rgbProgram);
       gl.viewport(0, 0, frame.width, frame.height);
       gl.activeTexture(gl.TEXTURE3);
@@ -176,10 +178,7 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
     },
     drawVideo(frame, maxWidth, maxHeight) {
       const size = fitSize(frame.displayWidth, frame.displayHeight, maxWidth, maxHeight);
-      if (canvas.width !== size.width || canvas.height !== size.height) {
-        canvas.width = size.width;
-        canvas.height = size.height;
-      }
+      sizeCanvas(canvas, size.width, size.height);
       gl.useProgram(rgbProgram);
       gl.viewport(0, 0, size.width, size.height);
       gl.activeTexture(gl.TEXTURE3);
@@ -209,10 +208,7 @@ function canvas2dRenderer(canvas: HTMLCanvasElement): Renderer {
     kind: "2d",
     draw(frame) {
       if (!ctx) return;
-      if (canvas.width !== frame.width || canvas.height !== frame.height) {
-        canvas.width = frame.width;
-        canvas.height = frame.height;
-      }
+      sizeCanvas(canvas, frame.width, frame.height);
       if (!image || image.width !== frame.width || image.height !== frame.height) {
         image = ctx.createImageData(frame.width, frame.height);
       }
@@ -221,20 +217,14 @@ function canvas2dRenderer(canvas: HTMLCanvasElement): Renderer {
     },
     drawRgba(frame) {
       if (!ctx) return;
-      if (canvas.width !== frame.width || canvas.height !== frame.height) {
-        canvas.width = frame.width;
-        canvas.height = frame.height;
-      }
+      sizeCanvas(canvas, frame.width, frame.height);
       // The pixels are a view into the lane's message: no copy before the canvas's own.
       ctx.putImageData(new ImageData(frame.data, frame.width, frame.height), 0, 0);
     },
     drawVideo(frame, maxWidth, maxHeight) {
       if (!ctx) return;
       const size = fitSize(frame.displayWidth, frame.displayHeight, maxWidth, maxHeight);
-      if (canvas.width !== size.width || canvas.height !== size.height) {
-        canvas.width = size.width;
-        canvas.height = size.height;
-      }
+      sizeCanvas(canvas, size.width, size.height);
       ctx.drawImage(frame, 0, 0, size.width, size.height);
     },
     dispose() {
