@@ -248,14 +248,6 @@ pub fn speaker_embedder() -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
-/// A transcript's speaker for a voice of a meeting room: "Salle A – intervenant 2".
-pub fn voice_label(name: &str, voice: Option<usize>) -> String {
-    match voice {
-        Some(v) => format!("{name} – intervenant {}", v + 1),
-        None => name.to_owned(),
-    }
-}
-
 pub fn list_models(policy_url: Option<String>) -> CmdResult<ModelsInfo> {
     let dir = models_dir();
     let models = ModelStore::new(&dir).list()?;
@@ -698,7 +690,10 @@ async fn forward(
                 .unwrap_or_else(|| c.participant_identity.clone());
             if let Ok(mut l) = lines.lock() {
                 l.push(Line {
-                    speaker: voice_label(&name, u.voice),
+                    speaker: match u.voice {
+                        Some(v) => speech::diarize::speaker_label(&name, v),
+                        None => name,
+                    },
                     start_ms,
                     end_ms,
                     text: c.text.clone(),

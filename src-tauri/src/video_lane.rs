@@ -493,19 +493,30 @@ impl VideoLane {
     }
 }
 
-/// The frame scaled to fit in `w`x`h`, aspect kept, even sizes, never enlarged.
+/// The frame scaled to fit in `w`x`h` ([`media::fit_size`]: aspect kept, even sides, never
+/// enlarged; 0: as it is).
 pub fn fit(frame: &Arc<VideoFrame>, w: u32, h: u32) -> Arc<VideoFrame> {
-    let (fw, fh) = (frame.width(), frame.height());
-    if w == 0 || h == 0 || (w >= fw && h >= fh) {
+    let size = media::fit_size(frame.width(), frame.height(), w, h);
+    if size == (frame.width(), frame.height()) {
         return frame.clone();
     }
-    let k = (w as f64 / fw as f64).min(h as f64 / fh as f64);
-    let even = |v: f64| ((v as u32) & !1).max(2);
-    let (tw, th) = (even(fw as f64 * k), even(fh as f64 * k));
-    if (tw, th) == (fw, fh) {
-        return frame.clone();
-    }
-    Arc::new(media::scale(frame, tw, th))
+    Arc::new(media::scale(frame, size.0, size.1))
+}
+
+/// BRIDGE.md's 14-byte header and the track id: magic, version, `format`, a reserved byte,
+/// width and height (0 for encoded frames), the frame counter and the id's length, in a buffer
+/// with room for `payload` more bytes.
+fn message(format: u8, track: &str, w: usize, h: usize, counter: u32, payload: usize) -> Vec<u8> {
+    // An id longer than its u16 length field is cut, so the message stays readable.
+    let id = &track.as_bytes()[..track.len().min(u16::MAX as usize)];
+    let mut out = Vec::with_capacity(14 + id.len() + payload);
+    out.extend_from_slice(&[0x56, 1, format, 0]);
+    out.extend_from_slice(&(w.min(u16::MAX as usize) as u16).to_le_bytes());
+    out.extend_from_slice(&(h.min(u16::MAX as usize) as u16).to_le_bytes());
+    out.extend_from_slice(&counter.to_le_bytes());
+    out.extend_from_slice(&(id.len() as u16).to_le_bytes());
+    out.extend_from_slice(id);
+    out
 }
 
 /// BRIDGE.md's binary message: 14-byte header, the track id, then Y, U, V tightly packed.
@@ -515,14 +526,7 @@ pub fn encode(track: &str, frame: &VideoFrame, counter: u32) -> Vec<u8> {
         frame.chroma_width() as usize,
         frame.chroma_height() as usize,
     );
-    let id = track.as_bytes();
-    let mut out = Vec::with_capacity(14 + id.len() + w * h + 2 * cw * ch);
-    out.extend_from_slice(&[0x56, 1, 1, 0]);
-    out.extend_from_slice(&(w.min(u16::MAX as usize) as u16).to_le_bytes());
-    out.extend_from_slice(&(h.min(u16::MAX as usize) as u16).to_le_bytes());
-    out.extend_from_slice(&counter.to_le_bytes());
-    out.extend_from_slice(&(id.len() as u16).to_le_bytes());
-    out.extend_from_slice(id);
+    let mut out = message(1, track, w, h, counter, w * h + 2 * cw * ch);
     // Planes may carry a stride wider than the picture: copy row by row.
     for (plane, pw, ph) in [(frame.y(), w, h), (frame.u(), cw, ch), (frame.v(), cw, ch)] {
         let stride = plane.len().checked_div(ph).unwrap_or(pw);
@@ -539,15 +543,8 @@ pub fn encode(track: &str, frame: &VideoFrame, counter: u32) -> Vec<u8> {
 /// canvas (`putImageData`): no conversion in script, no WebGL (software GL where there is no GPU).
 pub fn encode_rgba(track: &str, frame: &VideoFrame, counter: u32) -> Vec<u8> {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let id = track.as_bytes();
-    let head = 14 + id.len();
-    let mut out = Vec::with_capacity(head + w * h * 4);
-    out.extend_from_slice(&[0x56, 1, 3, 0]);
-    out.extend_from_slice(&(w.min(u16::MAX as usize) as u16).to_le_bytes());
-    out.extend_from_slice(&(h.min(u16::MAX as usize) as u16).to_le_bytes());
-    out.extend_from_slice(&counter.to_le_bytes());
-    out.extend_from_slice(&(id.len() as u16).to_le_bytes());
-    out.extend_from_slice(id);
+    let mut out = message(3, track, w, h, counter, w * h * 4);
+    let head = out.len();
     out.resize(head + w * h * 4, 255);
     if media::i420_to_rgba_into(frame, &mut out[head..]).is_err() {
         // A picture whose planes do not match its size: sent as opaque grey, not garbage.
@@ -559,12 +556,7 @@ pub fn encode_rgba(track: &str, frame: &VideoFrame, counter: u32) -> Vec<u8> {
 /// BRIDGE.md's encoded message (format 2): the 14-byte header with a 0x0 size, the track id,
 /// codec, flags (bit 0: keyframe), two reserved bytes, the timestamp in µs (u64), the bitstream.
 pub fn encode_encoded(frame: &EncodedVideoFrame, counter: u32) -> Vec<u8> {
-    let id = frame.track_sid.as_bytes();
-    let mut out = Vec::with_capacity(14 + id.len() + 12 + frame.data.len());
-    out.extend_from_slice(&[0x56, 1, 2, 0, 0, 0, 0, 0]);
-    out.extend_from_slice(&counter.to_le_bytes());
-    out.extend_from_slice(&(id.len().min(u16::MAX as usize) as u16).to_le_bytes());
-    out.extend_from_slice(&id[..id.len().min(u16::MAX as usize)]);
+    let mut out = message(2, &frame.track_sid, 0, 0, counter, 12 + frame.data.len());
     out.extend_from_slice(&[codec_byte(frame.codec), u8::from(frame.keyframe), 0, 0]);
     // RTP video time is 90 kHz.
     out.extend_from_slice(&(frame.rtp_time.saturating_mul(100) / 9).to_le_bytes());

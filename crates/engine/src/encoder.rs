@@ -97,18 +97,20 @@ pub(crate) struct EncodedVideo {
     pub(crate) self_view: Option<std::sync::Arc<media::VideoFrame>>,
 }
 
-/// The largest size within `max_w`x`max_h` with the aspect of `w`x`h` (never larger than it),
-/// even sides (I420).
-fn fit(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
-    if w <= max_w && h <= max_h {
-        return (w, h);
+/// Frame-rate credit of a stream at `fps` taking frames of a source at `source_fps`: whether
+/// it takes this one, spreading the frames it takes evenly. `u32::MAX`: due now (a start, a
+/// re-enabled layer, a new source).
+fn take_frame(credit: &mut u32, fps: u32, source_fps: u32) -> bool {
+    if *credit != u32::MAX && *credit + fps < source_fps {
+        *credit += fps;
+        return false;
     }
-    let k = f64::min(
-        f64::from(max_w) / f64::from(w),
-        f64::from(max_h) / f64::from(h),
-    );
-    let even = |v: f64| ((v.round() as u32) / 2 * 2).max(2);
-    (even(f64::from(w) * k), even(f64::from(h) * k))
+    *credit = if *credit == u32::MAX {
+        0
+    } else {
+        *credit + fps - source_fps
+    };
+    true
 }
 
 /// What the session tells the encoder.
@@ -177,7 +179,7 @@ impl VideoWorker {
     /// fits the view and is at least 3/4 of its width (a smaller one would look blurred).
     fn self_view_layer(&self, frame_w: u32, frame_h: u32) -> Option<usize> {
         let v = self.self_view?;
-        let (want, _) = fit(frame_w, frame_h, v.max_width, v.max_height);
+        let (want, _) = media::fit_size(frame_w, frame_h, v.max_width, v.max_height);
         self.layers
             .iter()
             .enumerate()
@@ -192,17 +194,11 @@ impl VideoWorker {
         let Some(v) = self.self_view else {
             return false;
         };
-        let fps = v.fps.clamp(1, self.fps);
-        if self.self_view_credit != u32::MAX && self.self_view_credit + fps < self.fps {
-            self.self_view_credit += fps;
-            return false;
-        }
-        self.self_view_credit = if self.self_view_credit == u32::MAX {
-            0
-        } else {
-            self.self_view_credit + fps - self.fps
-        };
-        true
+        take_frame(
+            &mut self.self_view_credit,
+            v.fps.clamp(1, self.fps),
+            self.fps,
+        )
     }
 
     /// When [`Self::tick`] has work next (`None`: not started).
@@ -312,16 +308,9 @@ impl VideoWorker {
             if !l.enabled {
                 continue;
             }
-            // u32::MAX: due now (a start or a re-enabled layer).
-            if l.credit != u32::MAX && l.credit + l.fps < fps {
-                l.credit += l.fps;
+            if !take_frame(&mut l.credit, l.fps, fps) {
                 continue;
             }
-            l.credit = if l.credit == u32::MAX {
-                0
-            } else {
-                l.credit + l.fps - fps
-            };
             let scaled;
             let input = if (l.width, l.height) == (frame.width(), frame.height()) {
                 &frame
@@ -344,7 +333,8 @@ impl VideoWorker {
         }
         if view_layer.is_none() && self.self_view_due() {
             if let Some(v) = self.self_view {
-                let (w, h) = fit(frame.width(), frame.height(), v.max_width, v.max_height);
+                let (w, h) =
+                    media::fit_size(frame.width(), frame.height(), v.max_width, v.max_height);
                 let pic = if (w, h) == (frame.width(), frame.height()) {
                     frame
                 } else {
@@ -632,8 +622,6 @@ mod tests {
         let mut w = worker();
         w.control(Control::Start, t0);
         assert!(sizes(&second(&mut w, t0).0).is_empty());
-        assert_eq!(fit(1280, 720, 640, 640), (640, 360));
-        assert_eq!(fit(320, 180, 640, 360), (320, 180));
     }
 
     #[tokio::test]

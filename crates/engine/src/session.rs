@@ -900,8 +900,7 @@ impl Session {
         use crate::SwitchedDevice as D;
         match device {
             D::Camera(id, source) => {
-                let p = self.publishing.as_mut().filter(|p| p.video.is_some());
-                let Some(p) = p else {
+                let Some(p) = self.publishing.as_mut().filter(|p| p.video.is_some()) else {
                     return Err(EngineError::Media("no camera is published".into()));
                 };
                 if let Some(v) = &p.video {
@@ -910,8 +909,7 @@ impl Session {
                 p.opts.camera = id;
             }
             D::Microphone(id, source) => {
-                let p = self.publishing.as_mut().filter(|p| p.audio.is_some());
-                let Some(p) = p else {
+                let Some(p) = self.publishing.as_mut().filter(|p| p.audio.is_some()) else {
                     return Err(EngineError::Media("no microphone is published".into()));
                 };
                 if let Some((src, _)) = &mut p.audio {

@@ -257,6 +257,20 @@ fn horizontal_n(
     }
 }
 
+/// The largest size within `max_w`x`max_h` with the aspect of `w`x`h`, never larger than it,
+/// with even sides (I420's chroma halves them); a zero maximum means no limit.
+pub fn fit_size(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
+    if max_w == 0 || max_h == 0 || (w <= max_w && h <= max_h) {
+        return (w, h);
+    }
+    let k = f64::min(
+        f64::from(max_w) / f64::from(w),
+        f64::from(max_h) / f64::from(h),
+    );
+    let even = |v: f64| ((v as u32) & !1).max(2);
+    (even(f64::from(w) * k), even(f64::from(h) * k))
+}
+
 /// Scales a frame to `width` x `height` (zero is raised to one), keeping its timestamp.
 pub fn scale(frame: &VideoFrame, width: u32, height: u32) -> VideoFrame {
     let mut out = VideoFrame::new(width, height, frame.timestamp_us);
@@ -280,6 +294,15 @@ pub fn scale(frame: &VideoFrame, width: u32, height: u32) -> VideoFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_size_keeps_aspect_even_sides_and_never_enlarges() {
+        assert_eq!(fit_size(1280, 720, 320, 320), (320, 180));
+        assert_eq!(fit_size(1280, 720, 640, 640), (640, 360));
+        assert_eq!(fit_size(320, 180, 140, 140), (140, 78));
+        assert_eq!(fit_size(1280, 720, 4000, 4000), (1280, 720));
+        assert_eq!(fit_size(1280, 720, 0, 0), (1280, 720), "no limit");
+    }
     use crate::analysis::psnr_y;
     use crate::pattern::{self, Layout, BANDS_RGB, BAR_RGB};
 

@@ -102,7 +102,7 @@ pub mod wav;
 pub use analysis::{dominant_hz, psnr_y, rms};
 pub use apm::{AudioProcessor, FarEnd, ProcessingConfig, ProcessingError};
 pub use camera::CameraSource;
-pub use convert::{i420_to_rgba, i420_to_rgba_into, rgba_to_i420, scale, ConvertError};
+pub use convert::{fit_size, i420_to_rgba, i420_to_rgba_into, rgba_to_i420, scale, ConvertError};
 pub use device::{list_audio, list_cameras, list_devices, DeviceError, DeviceInfo, DeviceKind};
 pub use frame::{AudioFrame, FrameError, VideoFrame};
 pub use h264::{H264Decoder, H264Encoder, H264Error, VideoCodecKind, VideoDecoder, VideoEncoder};

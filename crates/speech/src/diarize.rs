@@ -247,6 +247,12 @@ pub fn diarize(
 /// test: the same espeak voice scored 0.84-0.90, two different voices 0.37-0.42.
 pub const DEFAULT_THRESHOLD: f32 = 0.65;
 
+/// How a speaker of a shared microphone is named in captions and transcripts: "Salle A –
+/// intervenant 2" for `speaker` 1 (speakers are numbered from 0, people count from 1).
+pub fn speaker_label(name: &str, speaker: usize) -> String {
+    format!("{name} – intervenant {}", speaker + 1)
+}
+
 /// The speakers of a live track that carries several voices (a meeting-room microphone),
 /// assigned as its utterances end, since a meeting cannot wait for the whole recording that
 /// [`cluster`] needs: an utterance joins the speaker whose mean embedding is the most similar,

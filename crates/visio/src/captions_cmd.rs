@@ -122,7 +122,7 @@ impl Captions {
     pub fn on_event(&mut self, ev: &RoomEvent, human: bool) -> bool {
         match ev {
             RoomEvent::Caption(c) => {
-                self.show(c.clone(), "room", None, human);
+                self.show(c.clone(), "room", None, None, human);
                 true
             }
             RoomEvent::AudioFrameReceived {
@@ -182,7 +182,7 @@ impl Captions {
         if ours && !u.caption.text.is_empty() {
             self.outgoing.push(u.caption.clone());
         }
-        self.show(u.caption, "device", Some(extra), human);
+        self.show(u.caption, "device", u.voice, Some(extra), human);
     }
 
     /// Sends our microphone's captions computed since the last call to the room on
@@ -201,21 +201,25 @@ impl Captions {
         }
     }
 
-    fn show(&mut self, c: engine::Caption, source: &str, extra: Option<Value>, human: bool) {
+    /// Prints and keeps a caption; `voice`: which voice of a meeting room said it.
+    fn show(
+        &mut self,
+        c: engine::Caption,
+        source: &str,
+        voice: Option<usize>,
+        extra: Option<Value>,
+        human: bool,
+    ) {
         if !self.state.apply(c.clone()) || c.text.is_empty() {
             return;
         }
         if human {
             let mark = if c.is_final { "" } else { " …" };
-            let voice = extra
-                .as_ref()
-                .and_then(|e| e["voice"].as_u64())
-                .map(|v| format!(" – intervenant {}", v + 1))
-                .unwrap_or_default();
-            println!(
-                "caption {}{voice}: {}{mark}",
-                c.participant_identity, c.text
-            );
+            let who = match voice {
+                Some(v) => speech::diarize::speaker_label(&c.participant_identity, v),
+                None => c.participant_identity.clone(),
+            };
+            println!("caption {who}: {}{mark}", c.text);
         }
         if c.is_final {
             let mut v = json!({

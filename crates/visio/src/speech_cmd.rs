@@ -321,7 +321,7 @@ pub fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
                 .map(|s| s.text)
                 .collect();
             lines.push(speech::transcript::Line {
-                speaker: format!("{} – intervenant {}", args.room_name, t.speaker + 1),
+                speaker: speech::diarize::speaker_label(&args.room_name, t.speaker),
                 start_ms: t.start as u64 / 16,
                 end_ms: t.end as u64 / 16,
                 text: text.join(" "),
