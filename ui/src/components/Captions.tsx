@@ -8,6 +8,11 @@ import type { Participant } from "../bridge";
 import { t } from "../i18n/i18n";
 import type { Caption } from "../meeting/state";
 
+/** Who said a caption: the participant, or one voice of a meeting room ("Salle A – intervenant 2"). */
+function speaker(name: string, voice: number | undefined): string {
+  return voice ? t("captions.voice", { name, voice }) : name;
+}
+
 export function Captions({ on, captions, participants }: { on: boolean; captions: Caption[]; participants: Participant[] }) {
   const names = new Map(participants.map((p) => [p.identity, p.isLocal ? t("chat.me") : p.name]));
   const recent = captions.slice(-3);
@@ -24,7 +29,7 @@ export function Captions({ on, captions, participants }: { on: boolean; captions
             data-identity={c.identity}
             data-voice={c.voice ?? ""}
           >
-            <strong>{c.voice ? t("captions.voice", { name: names.get(c.identity) ?? c.identity, voice: c.voice }) : (names.get(c.identity) ?? c.identity)}</strong>{" "}
+            <strong>{speaker(names.get(c.identity) ?? c.identity, c.voice)}</strong>{" "}
             {c.source === "device" && (
               <>
                 <span class="caption-source">{t("captions.onDevice")}</span>{" "}

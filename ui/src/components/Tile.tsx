@@ -4,6 +4,7 @@ import type { LowBandwidthMode, Participant, Quality } from "../bridge";
 import { t } from "../i18n/i18n";
 import type { TileSpec } from "../layout";
 import { micMuted } from "../meeting/state";
+import { LOCAL_CAMERA } from "../video/lane";
 import { VideoCanvas } from "./VideoCanvas";
 import { Icon } from "./Icon";
 
@@ -57,7 +58,7 @@ export function Tile(props: TileProps) {
     ? props.lowBandwidth !== "audio-only"
     : props.lowBandwidth === "off" || (props.lowBandwidth === "speaker-only" && props.isFocus);
   let trackId: string | null = null;
-  if (isLocal && !screen) trackId = props.localCameraOn ? "local-camera" : null;
+  if (isLocal && !screen) trackId = props.localCameraOn ? LOCAL_CAMERA : null;
   else if (videoAllowed) trackId = spec.trackSid;
   const label = screen ? t("meeting.screenOf", { name: p.name }) : name;
 

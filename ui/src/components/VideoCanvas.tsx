@@ -9,7 +9,7 @@ import { createContext } from "preact";
 import { useApp } from "../app";
 import { createRenderer, type Renderer } from "../video/renderer";
 import type { VideoSubscriptions } from "../video/subscriptions";
-import type { Drawable } from "../video/lane";
+import { LOCAL_CAMERA, type Drawable } from "../video/lane";
 import { FrameQueue, paintClock } from "../video/paintClock";
 
 /** The meeting's subscriptions; absent on the pre-join screen (local preview only). */
@@ -95,7 +95,7 @@ export function VideoCanvas(props: { trackId: string; label: string; fit?: "cove
 
   useEffect(() => {
     const el = canvas.current;
-    if (!el || !subs || props.trackId === "local-camera") return;
+    if (!el || !subs || props.trackId === LOCAL_CAMERA) return;
     const handle = subs.register();
     let visible = false;
     let width = 0;

@@ -37,7 +37,7 @@ export const MAX_WEBCODECS_TILES = 6;
 const REVIEW_DELAY_MS = 250;
 
 /** The track id of the self view, drawn from pictures the engine sends (never encoded). */
-const LOCAL_CAMERA = "local-camera";
+export const LOCAL_CAMERA = "local-camera";
 
 /** How the page wants pictures the Rust side decodes: RGBA for 2D canvases, I420 for WebGL. */
 export type Pixels = "rgba" | "i420";

@@ -1,20 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { FrameQueue, PaintClock } from "./paintClock";
 
-/** A display refreshing at 60 Hz, driven by hand. */
-function display() {
+/** A display driven by hand: each refresh comes `interval(i)` ms after the last (60 Hz by default). */
+function display(interval: (i: number) => number = () => 1000 / 60) {
   let queued: Array<(t: number) => void> = [];
-  let now = 0;
+  let refreshes = 0;
   return {
+    now: 0,
     schedule: (cb: (t: number) => void) => {
       queued.push(cb);
       return queued.length;
     },
     refresh() {
-      now += 1000 / 60;
+      this.now += interval(refreshes++);
       const q = queued;
       queued = [];
-      for (const cb of q) cb(now);
+      for (const cb of q) cb(this.now);
     },
   };
 }
@@ -40,20 +41,16 @@ describe("paint clock", () => {
   });
 
   it("keeps about 30 ticks a second when animation frames come late and irregular", () => {
-    let queued: Array<(t: number) => void> = [];
-    const clock = new PaintClock(30, (cb) => queued.push(cb));
-    let now = 0;
+    // A busy page: frames every 20-30 ms instead of 16.7.
+    const d = display((i) => (i % 2 === 0 ? 20 : 30));
+    const clock = new PaintClock(30, d.schedule);
     let n = 0;
     const paint = () => n++;
-    // A busy page: frames every 20-30 ms instead of 16.7.
     for (let i = 0; i < 200; i++) {
       clock.request(paint);
-      now += i % 2 === 0 ? 20 : 30;
-      const q = queued;
-      queued = [];
-      for (const cb of q) cb(now);
+      d.refresh();
     }
-    const rate = (clock.ticks * 1000) / now;
+    const rate = (clock.ticks * 1000) / d.now;
     expect(rate).toBeGreaterThan(26);
     expect(rate).toBeLessThanOrEqual(31);
     expect(n).toBe(clock.ticks);

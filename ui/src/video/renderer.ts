@@ -152,6 +152,16 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
       }
     }
   };
+  // An RGB picture at `width`x`height`: `upload` fills the RGB texture, bound on its unit.
+  const drawRgb = (width: number, height: number, upload: () => void) => {
+    sizeCanvas(canvas, width, height);
+    gl.useProgram(rgbProgram);
+    gl.viewport(0, 0, width, height);
+    gl.activeTexture(gl.TEXTURE3);
+    gl.bindTexture(gl.TEXTURE_2D, rgbTexture);
+    upload();
+    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+  };
   liveWebgl++;
   let disposed = false;
   return {
@@ -168,23 +178,13 @@ function webglRenderer(canvas: HTMLCanvasElement): Renderer | null {
       gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
     },
     drawRgba(frame) {
-      sizeCanvas(canvas, frame.width, frame.height);
-      gl.useProgram(rgbProgram);
-      gl.viewport(0, 0, frame.width, frame.height);
-      gl.activeTexture(gl.TEXTURE3);
-      gl.bindTexture(gl.TEXTURE_2D, rgbTexture);
-      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, frame.width, frame.height, 0, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length));
-      gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+      drawRgb(frame.width, frame.height, () =>
+        gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, frame.width, frame.height, 0, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length)),
+      );
     },
     drawVideo(frame, maxWidth, maxHeight) {
       const size = fitSize(frame.displayWidth, frame.displayHeight, maxWidth, maxHeight);
-      sizeCanvas(canvas, size.width, size.height);
-      gl.useProgram(rgbProgram);
-      gl.viewport(0, 0, size.width, size.height);
-      gl.activeTexture(gl.TEXTURE3);
-      gl.bindTexture(gl.TEXTURE_2D, rgbTexture);
-      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, frame);
-      gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+      drawRgb(size.width, size.height, () => gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, frame));
     },
     dispose() {
       if (disposed) return;

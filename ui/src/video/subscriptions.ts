@@ -5,6 +5,7 @@
  */
 
 import type { VideoTile } from "../bridge";
+import { LOCAL_CAMERA } from "./lane";
 
 export interface TileReport {
   trackSid: string;
@@ -18,7 +19,7 @@ export function subscriptionList(reports: Iterable<TileReport>, pageHidden: bool
   if (pageHidden) return [];
   const bySid = new Map<string, VideoTile>();
   for (const r of reports) {
-    if (!r.visible || r.width <= 0 || r.height <= 0 || r.trackSid === "local-camera") continue;
+    if (!r.visible || r.width <= 0 || r.height <= 0 || r.trackSid === LOCAL_CAMERA) continue;
     const prev = bySid.get(r.trackSid);
     const w = Math.round(r.width);
     const h = Math.round(r.height);
