@@ -96,15 +96,17 @@ async def type_into(driver, testid: str, text: str):
     )
 
 
+async def join_through_ui(driver, link: str, name: str = "Agent E2E"):
+    """Home: paste the room link, go to the pre-join screen, join with a name."""
+    await type_into(driver, "home-link-input", link)
+    await click(driver, "home-join-button")
+    await type_into(driver, "prejoin-name-input", name)
+    await click(driver, "prejoin-join-button")
+
+
 def canvas_rgba(data_url: str) -> np.ndarray:
     png = base64.b64decode(data_url.split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
-
-
-def luma(rgba: np.ndarray) -> np.ndarray:
-    """BT.601 limited-range luma of an RGBA picture (what `visio_pattern` reads codes from)."""
-    r, g, b = (rgba[..., i].astype(np.float64) for i in range(3))
-    return np.clip(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255, 0, 255).astype(np.uint8)
 
 
 class Bot:
@@ -150,11 +152,7 @@ async def test_meeting_through_the_ui(server, launch_app):
     async with Bot(server) as bot:
         # The synthetic camera and microphone: the bot checks the microphone's mute.
         driver = await asyncio.to_thread(launch_app, "--fake-devices")
-        # Home: paste the room link, go to the pre-join screen, join with a name.
-        await type_into(driver, "home-link-input", f"{server.http}/{ROOM}")
-        await click(driver, "home-join-button")
-        await type_into(driver, "prejoin-name-input", "Agent E2E")
-        await click(driver, "prejoin-join-button")
+        await join_through_ui(driver, f"{server.http}/{ROOM}")
         await until(driver, f"return document.querySelector('{by('meeting-root')}')", 30, "meeting")
         await lkpeer.wait_for(lambda: bot.app_participant() is not None, 20, what="the app in the room")
         app_identity = bot.app_participant().identity
@@ -197,7 +195,7 @@ async def test_meeting_through_the_ui(server, launch_app):
                 driver.execute_script, "return document.querySelector(arguments[0]).toDataURL('image/png')", me
             )
             mine = canvas_rgba(url)
-            code = visio_pattern.read_embedded(luma(mine))
+            code = visio_pattern.read_embedded(visio_pattern.luma_of_rgb(mine))
             if code and (not codes or code[0] != codes[-1][0]):
                 codes.append(code)
             if len(codes) >= 3:
@@ -283,10 +281,7 @@ async def test_waiting_room_then_captions(server, launch_app):
         await pub.tone()
 
         driver = await asyncio.to_thread(launch_app, "--fake-devices")
-        await type_into(driver, "home-link-input", f"{server.http}/{room['slug']}")
-        await click(driver, "home-join-button")
-        await type_into(driver, "prejoin-name-input", "Agent E2E")
-        await click(driver, "prejoin-join-button")
+        await join_through_ui(driver, f"{server.http}/{room['slug']}")
         await until(driver, f"return document.querySelector('{by('prejoin-lobby')}')", 30, "the waiting-room screen")
         await snapshot(driver, "e2e-lobby.png")
 

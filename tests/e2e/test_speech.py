@@ -27,7 +27,7 @@ from livekit import rtc
 import lkpeer
 from conftest import ARTIFACTS
 from secret_service import SecretService
-from test_app import by, click, snapshot, type_into, until
+from test_app import by, click, join_through_ui, snapshot, until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
 
@@ -113,10 +113,7 @@ async def test_on_device_captions_and_their_transcript(server, launch_app, speec
         room = await lkpeer.join(server.url, ROOM, SPEAKER)
         speaking = asyncio.create_task(say_repeatedly(room, espeak_48k(SENTENCE)))
 
-        await type_into(driver, "home-link-input", f"{server.http}/{ROOM}")
-        await click(driver, "home-join-button")
-        await type_into(driver, "prejoin-name-input", "Agent E2E")
-        await click(driver, "prejoin-join-button")
+        await join_through_ui(driver, f"{server.http}/{ROOM}")
         await until(driver, f"return document.querySelector('{by('meeting-root')}')", 30, "meeting")
 
         await click(driver, "control-device-captions")
@@ -211,10 +208,7 @@ async def test_meeting_room_voices_in_captions_and_transcript(server, launch_app
         turns = [espeak_pcm(voice, text) for voice, text in ROOM_TURNS]
         speaking = asyncio.create_task(say_turns_repeatedly(room, turns))
 
-        await type_into(driver, "home-link-input", f"{server.http}/sal-lede-reu")
-        await click(driver, "home-join-button")
-        await type_into(driver, "prejoin-name-input", "Agent E2E")
-        await click(driver, "prejoin-join-button")
+        await join_through_ui(driver, f"{server.http}/sal-lede-reu")
         await until(driver, f"return document.querySelector('{by('meeting-root')}')", 30, "meeting")
 
         # Marked as a meeting room in the participants panel, then captions on.

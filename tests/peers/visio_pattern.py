@@ -170,6 +170,13 @@ class PatternSource:
         return f
 
 
+def luma_of_rgb(rgb: np.ndarray) -> np.ndarray:
+    """The luma plane (BT.601 limited range, as `rgb_to_yuv601`) of an RGB or RGBA picture, e.g.
+    a canvas read back from a page, for `read_embedded`."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    return np.clip(16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0, 0, 255).astype(np.uint8)
+
+
 def read_embedded(y: np.ndarray) -> tuple[int, int] | None:
     """(counter, capture ms) from the luma plane of a decoded frame (any size that keeps the
     cells at least 2 px), or None when there is no code or it is damaged."""
