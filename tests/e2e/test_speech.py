@@ -27,7 +27,7 @@ from livekit import rtc
 import lkpeer
 from conftest import ARTIFACTS
 from secret_service import SecretService
-from test_app import by, click, join_through_ui, snapshot, until
+from test_app import by, click, join_through_ui, snapshot, type_into, until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
 
